@@ -112,6 +112,7 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "config.channel_layers.ThreadSafeInMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CELERY_BROKER_URL = "memory://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.02}  # the memory transport polls; keep latency low
     ARENA_EMBEDDED_WORKER = True
 
 CELERY_TASK_IGNORE_RESULT = True
@@ -173,3 +174,4 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
 }
+CSRF_FAILURE_VIEW = "arena.views.csrf_failure"

@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from .checks import adapter_check
+from .forms import ArenaModelForm
+from .models import Answer, ArenaModel, Battle, Turn, Vote
+
+
+@admin.register(ArenaModel)
+class ArenaModelAdmin(admin.ModelAdmin):
+    form = ArenaModelForm
+    list_display = ("name", "organization", "adapter_kind", "provider_model", "state", "sampling_weight", "demo")
+    list_filter = ("state", "adapter_kind", "organization")
+    search_fields = ("name", "organization", "provider_model")
+    actions = ("test_models", "deprecate_models", "pause_models", "activate_models")
+    readonly_fields = ("created_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("name", "organization", "license", "link", "state", "sampling_weight")}),
+        ("Connection", {
+            "fields": ("adapter_kind", "provider_model", "base_url", "key_env", "key_file"),
+            "description": "The API key is never stored here: name the environment variable (or file) "
+                           "that holds it on the workers.",
+        }),
+        ("Generation", {"fields": ("generation", "timeouts", "options")}),
+        ("History", {"fields": ("created_at", "updated_at")}),
+    )
+
+    @admin.display(boolean=True, description="Demo")
+    def demo(self, obj: ArenaModel) -> bool:
+        return obj.is_demo
+
+    def has_delete_permission(self, request: HttpRequest, obj: ArenaModel | None = None) -> bool:
+        if obj is not None and obj.has_battles():
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ArenaModel]) -> None:
+        battled = [m.name for m in queryset if m.has_battles()]
+        if battled:
+            self.message_user(
+                request, f"Not deleted: {', '.join(battled)} took part in battles; deprecate instead.", messages.ERROR
+            )
+            return
+        super().delete_queryset(request, queryset)
+
+    @admin.action(description="Test: stream a short reply from the selected models")
+    def test_models(self, request: HttpRequest, queryset: QuerySet[ArenaModel]) -> None:
+        for model in queryset:
+            report = adapter_check(model)
+            level = messages.SUCCESS if report["ok"] else messages.ERROR
+            self.message_user(request, f"{model.name}: {report['summary']}", level)
+
+    @admin.action(description="Deprecate the selected models (they stop battling, scores stay)")
+    def deprecate_models(self, request: HttpRequest, queryset: QuerySet[ArenaModel]) -> None:
+        count = queryset.update(state=ArenaModel.State.DEPRECATED)
+        self.message_user(request, f"Deprecated {count} model(s).")
+
+    @admin.action(description="Pause the selected models")
+    def pause_models(self, request: HttpRequest, queryset: QuerySet[ArenaModel]) -> None:
+        count = queryset.update(state=ArenaModel.State.PAUSED)
+        self.message_user(request, f"Paused {count} model(s).")
+
+    @admin.action(description="Activate the selected models")
+    def activate_models(self, request: HttpRequest, queryset: QuerySet[ArenaModel]) -> None:
+        count = queryset.update(state=ArenaModel.State.ACTIVE)
+        self.message_user(request, f"Activated {count} model(s).")
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class TurnInline(admin.StackedInline):
+    model = Turn
+    fields = ("index", "prompt", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class AnswerInline(admin.TabularInline):
+    model = Answer
+    fields = ("side", "status", "text", "output_tokens", "time_to_first_token", "latency", "finish_reason", "error")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Battle)
+class BattleAdmin(ReadOnlyAdmin):
+    list_display = ("uuid", "created_at", "mode", "model_a", "model_b", "status", "vote_outcome")
+    list_filter = ("mode", "status", "created_at", "model_a", "model_b")
+    search_fields = ("uuid",)
+    date_hierarchy = "created_at"
+    inlines = (TurnInline,)
+    list_select_related = ("model_a", "model_b", "vote")
+
+    @admin.display(description="Vote")
+    def vote_outcome(self, obj: Battle) -> str:
+        vote = getattr(obj, "vote", None)
+        return vote.get_outcome_display() if vote else "—"
+
+
+@admin.register(Turn)
+class TurnAdmin(ReadOnlyAdmin):
+    list_display = ("battle", "index", "created_at")
+    inlines = (AnswerInline,)
+
+
+@admin.register(Vote)
+class VoteAdmin(ReadOnlyAdmin):
+    list_display = ("battle", "outcome", "counts", "excluded_reason", "time_to_vote", "created_at")
+    list_filter = ("outcome", "counts", "excluded_reason", "created_at")
+    date_hierarchy = "created_at"
+    exclude = ("session_key", "ip_hash")

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from .models import Battle
+from .streaming import battle_group
+
+
+class BattleConsumer(AsyncJsonWebsocketConsumer):
+    """Relays a battle's events to the browser session that owns the battle; nothing else."""
+
+    group: str | None = None
+
+    async def connect(self) -> None:
+        battle_uuid = self.scope["url_route"]["kwargs"]["battle_uuid"]
+        session = self.scope.get("session")
+        if not await self._owns(battle_uuid, getattr(session, "session_key", None)):
+            await self.close(code=4404)
+            return
+        self.group = battle_group(battle_uuid)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if self.group:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        """The socket is one-way; prompts and votes go through HTTP POSTs."""
+
+    async def battle_event(self, event: dict[str, Any]) -> None:
+        await self.send_json(event["payload"])
+
+    @database_sync_to_async
+    def _owns(self, battle_uuid: Any, session_key: str | None) -> bool:
+        owner = Battle.objects.filter(uuid=battle_uuid).values_list("session_key", flat=True).first()
+        return bool(owner and session_key and hmac.compare_digest(owner, session_key))

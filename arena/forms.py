@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from model_adapters import GenerationSettings, Timeouts
+from model_adapters.registry import spec_for
+
+from .models import ArenaModel
+
+
+class ArenaModelForm(forms.ModelForm):
+    class Meta:
+        model = ArenaModel
+        fields = "__all__"
+        widgets = {
+            "generation": forms.Textarea(attrs={"rows": 3, "cols": 60}),
+            "timeouts": forms.Textarea(attrs={"rows": 2, "cols": 60}),
+            "options": forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        }
+
+    def clean_generation(self) -> dict[str, Any]:
+        value = self.cleaned_data.get("generation") or {}
+        if not isinstance(value, dict):
+            raise forms.ValidationError("Enter a JSON object, e.g. {\"max_tokens\": 1024}.")
+        try:
+            GenerationSettings.from_mapping(value)
+        except (TypeError, ValueError) as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return value
+
+    def clean_timeouts(self) -> dict[str, Any]:
+        value = self.cleaned_data.get("timeouts") or {}
+        if not isinstance(value, dict):
+            raise forms.ValidationError("Enter a JSON object, e.g. {\"first_token\": 30}.")
+        try:
+            Timeouts.from_mapping(value)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return value
+
+    def clean_options(self) -> dict[str, Any]:
+        value = self.cleaned_data.get("options") or {}
+        if not isinstance(value, dict):
+            raise forms.ValidationError("Enter a JSON object.")
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        kind = data.get("adapter_kind")
+        if not kind:
+            return data
+        spec = spec_for(kind)
+        if spec.requires_base_url and not data.get("base_url"):
+            self.add_error("base_url", f"The {spec.label} adapter needs a base URL.")
+        if spec.requires_key and not (data.get("key_env") or data.get("key_file")):
+            self.add_error("key_env", "This adapter needs a key: name the environment variable (or file) that holds it.")
+        return data

@@ -1,0 +1,185 @@
+from __future__ import annotations
+
+import uuid
+
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+
+from model_adapters import registry
+
+ENV_VAR_NAME = RegexValidator(r"^[A-Za-z_][A-Za-z0-9_]*$", "Enter an environment variable name, e.g. OPENAI_API_KEY.")
+
+
+class ArenaModel(models.Model):
+    class State(models.TextChoices):
+        ACTIVE = "active", "Active"
+        PAUSED = "paused", "Paused"
+        DEPRECATED = "deprecated", "Deprecated"
+
+    name = models.CharField(
+        max_length=100, unique=True, help_text="Public name, revealed after the vote and shown on the leaderboard."
+    )
+    organization = models.CharField(max_length=100, blank=True)
+    license = models.CharField(max_length=100, blank=True, help_text="e.g. Apache-2.0, Proprietary.")
+    link = models.URLField(blank=True, help_text="A page about the model.")
+    adapter_kind = models.CharField(
+        "adapter", max_length=30, choices=[(s.kind, s.label) for s in registry.SPECS],
+        help_text="How the arena reaches the model.",
+    )
+    provider_model = models.CharField(
+        "provider model id", max_length=300,
+        help_text="The provider's id for the model (e.g. gpt-4o-mini, claude-sonnet-4-5), the checkpoint "
+        "directory for a local model, or the persona (pelican, heron, ibis) for a demo model.",
+    )
+    base_url = models.URLField(
+        "base URL", max_length=500, blank=True,
+        help_text="The API's base URL, e.g. http://127.0.0.1:8080/v1 for an OpenAI-compatible server. "
+        "Leave empty for the provider's default.",
+    )
+    key_env = models.CharField(
+        "key environment variable", max_length=100, blank=True, validators=[ENV_VAR_NAME],
+        help_text="The name of the environment variable that holds the API key on the workers. "
+        "The key itself is never stored in the database.",
+    )
+    key_file = models.CharField(
+        "key file", max_length=500, blank=True,
+        help_text="Alternatively, the path of a file on the workers that holds the key (e.g. a mounted secret).",
+    )
+    generation = models.JSONField(
+        "generation settings", default=dict, blank=True,
+        help_text='JSON object: max_tokens, temperature, top_p, stop, seed. Example: {"max_tokens": 1024, "temperature": 0.7}',
+    )
+    timeouts = models.JSONField(
+        default=dict, blank=True,
+        help_text='JSON object of seconds: connect, first_token, stall, total. Example: {"first_token": 30}',
+    )
+    options = models.JSONField(
+        "adapter options", default=dict, blank=True, help_text="JSON object of adapter-specific options."
+    )
+    sampling_weight = models.FloatField(
+        default=1.0, validators=[MinValueValidator(0.0)],
+        help_text="Relative chance of being drawn for an anonymous battle; 0 never draws it.",
+    )
+    state = models.CharField(
+        max_length=20, choices=State.choices, default=State.ACTIVE,
+        help_text="Only active models battle. A model that ever battled can be deprecated but not deleted.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "model"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_demo(self) -> bool:
+        return self.adapter_kind == "demo"
+
+    def has_battles(self) -> bool:
+        return Battle.objects.filter(Q(model_a=self) | Q(model_b=self)).exists()
+
+
+class Battle(models.Model):
+    class Mode(models.TextChoices):
+        ANONYMOUS = "anonymous", "Anonymous"
+        SIDE_BY_SIDE = "side_by_side", "Side by side"
+
+    class Status(models.TextChoices):
+        GENERATING = "generating", "Generating"
+        READY = "ready", "Ready to vote"
+        FAILED = "failed", "Failed"
+        VOTED = "voted", "Voted"
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    mode = models.CharField(max_length=20, choices=Mode.choices, default=Mode.ANONYMOUS)
+    model_a = models.ForeignKey(ArenaModel, on_delete=models.PROTECT, related_name="battles_as_a")
+    model_b = models.ForeignKey(ArenaModel, on_delete=models.PROTECT, related_name="battles_as_b")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.GENERATING)
+    session_key = models.CharField(max_length=64, db_index=True)
+    ip_hash = models.CharField(max_length=64, help_text="Salted HMAC of the client's IP address; the IP is never stored.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    ready_at = models.DateTimeField(null=True, blank=True, help_text="When the last answer finished.")
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.CheckConstraint(condition=~Q(model_a=models.F("model_b")), name="battle_distinct_models")]
+
+    def __str__(self) -> str:
+        return f"Battle {self.uuid}"
+
+
+class Turn(models.Model):
+    battle = models.ForeignKey(Battle, on_delete=models.CASCADE, related_name="turns")
+    index = models.PositiveSmallIntegerField()
+    prompt = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["battle", "index"]
+        constraints = [models.UniqueConstraint(fields=["battle", "index"], name="turn_unique_index")]
+
+    def __str__(self) -> str:
+        return f"Turn {self.index} of {self.battle_id}"
+
+
+class Answer(models.Model):
+    """One side's answer to one turn; written when the side starts and once when it finishes."""
+
+    class Side(models.TextChoices):
+        A = "a", "A"
+        B = "b", "B"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        STREAMING = "streaming", "Streaming"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    turn = models.ForeignKey(Turn, on_delete=models.CASCADE, related_name="answers")
+    side = models.CharField(max_length=1, choices=Side.choices)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    text = models.TextField(blank=True)
+    input_tokens = models.PositiveIntegerField(null=True, blank=True)
+    output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    tokens_counted = models.BooleanField(default=False, help_text="Token counts are the arena's estimate.")
+    time_to_first_token = models.FloatField(null=True, blank=True, help_text="Seconds.")
+    latency = models.FloatField(null=True, blank=True, help_text="Seconds.")
+    finish_reason = models.CharField(max_length=30, blank=True)
+    error = models.CharField(max_length=300, blank=True, help_text="The error class and a message (never a key).")
+    error_message = models.CharField(max_length=300, blank=True, help_text="What the voter was told.")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["turn", "side"]
+        constraints = [models.UniqueConstraint(fields=["turn", "side"], name="answer_unique_side")]
+
+    def __str__(self) -> str:
+        return f"Answer {self.side.upper()} to turn {self.turn_id}"
+
+
+class Vote(models.Model):
+    class Outcome(models.TextChoices):
+        A = "a", "A is better"
+        B = "b", "B is better"
+        TIE = "tie", "Tie"
+        BOTH_BAD = "both_bad", "Both are bad"
+
+    battle = models.OneToOneField(Battle, on_delete=models.PROTECT, related_name="vote")
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    counts = models.BooleanField(help_text="Whether the vote counts toward the main leaderboard.")
+    excluded_reason = models.CharField(max_length=50, blank=True, help_text="Why the vote does not count.")
+    time_to_vote = models.FloatField(null=True, blank=True, help_text="Seconds from the last answer to the vote.")
+    session_key = models.CharField(max_length=64)
+    ip_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Vote {self.outcome} on {self.battle_id}"

@@ -1,0 +1,244 @@
+"""Every write of the arena goes through one of these functions: validate, then do.
+
+Events to browsers are sent only after the transaction commits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import random
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from model_adapters import AdapterError, StreamResult
+
+from . import streaming
+from .errors import Conflict, InvalidInput, NotFound, Unavailable
+from .models import Answer, ArenaModel, Battle, Turn, Vote
+from .sampling import NotEnoughModels, pair_sample
+
+SIDES = ("a", "b")
+
+
+def ip_hash(ip: str) -> str:
+    """A salted HMAC of the client's IP address, so the raw IP is never stored."""
+    return hmac.new(settings.ARENA_IP_SALT.encode(), (ip or "").encode(), hashlib.sha256).hexdigest()
+
+
+def prompt_clean(prompt: Any) -> str:
+    if not isinstance(prompt, str):
+        raise InvalidInput("The prompt must be text.")
+    prompt = prompt.replace("\x00", "").strip()
+    if not prompt:
+        raise InvalidInput("Enter a prompt.")
+    limit = settings.ARENA_MAX_PROMPT_CHARS
+    if len(prompt) > limit:
+        raise InvalidInput(f"The prompt is {len(prompt):,} characters long; the limit is {limit:,}.")
+    return prompt
+
+
+def battle_create(
+    *,
+    prompt: Any,
+    session_key: str,
+    ip_hash: str,
+    mode: str = Battle.Mode.ANONYMOUS,
+    model_a: str | None = None,
+    model_b: str | None = None,
+    rng: random.Random | None = None,
+) -> Battle:
+    """Start a battle: pick the pair, write the battle and its first turn, then start both sides."""
+    prompt = prompt_clean(prompt)
+    if mode == Battle.Mode.ANONYMOUS:
+        first, second = _anonymous_pair(rng or random.SystemRandom())
+    elif mode == Battle.Mode.SIDE_BY_SIDE:
+        first, second = _chosen_pair(model_a, model_b)
+    else:
+        raise InvalidInput(f"Unknown mode {mode!r}; use anonymous or side_by_side.")
+    with transaction.atomic():
+        battle = Battle.objects.create(
+            mode=mode, model_a=first, model_b=second, session_key=session_key, ip_hash=ip_hash
+        )
+        _turn_add(battle, 1, prompt)
+    return battle
+
+
+def _anonymous_pair(rng: random.Random) -> tuple[ArenaModel, ArenaModel]:
+    candidates = [(m, m.sampling_weight) for m in ArenaModel.objects.filter(state=ArenaModel.State.ACTIVE)]
+    try:
+        return pair_sample(candidates, rng)
+    except NotEnoughModels:
+        raise Unavailable("The arena needs at least two active models; ask an administrator to add some.") from None
+
+
+def _chosen_pair(name_a: str | None, name_b: str | None) -> tuple[ArenaModel, ArenaModel]:
+    if not name_a or not name_b or not isinstance(name_a, str) or not isinstance(name_b, str):
+        raise InvalidInput("Choose both models for a side-by-side battle.")
+    if name_a == name_b:
+        raise InvalidInput("Choose two different models.")
+    found = {m.name: m for m in ArenaModel.objects.filter(name__in=[name_a, name_b], state=ArenaModel.State.ACTIVE)}
+    missing = [name for name in (name_a, name_b) if name not in found]
+    if missing:
+        raise InvalidInput(f"No active model is called {missing[0]!r}.")
+    return found[name_a], found[name_b]
+
+
+def _turn_add(battle: Battle, index: int, prompt: str) -> Turn:
+    turn = Turn.objects.create(battle=battle, index=index, prompt=prompt)
+    Answer.objects.bulk_create([Answer(turn=turn, side=side) for side in SIDES])
+    transaction.on_commit(lambda: generation_dispatch(turn))
+    return turn
+
+
+def generation_dispatch(turn: Turn) -> None:
+    """Queue one generation task per side, each on the queue its adapter kind runs on."""
+    from model_adapters.registry import spec_for
+
+    from .tasks import battle_generate
+
+    battle = turn.battle
+    for side, model in (("a", battle.model_a), ("b", battle.model_b)):
+        battle_generate.apply_async((turn.id, side), queue=spec_for(model.adapter_kind).queue)
+
+
+def battle_for_session(battle_uuid: Any, session_key: str | None, *, lock: bool = False) -> Battle:
+    """The battle if it belongs to this browser session; anyone else gets 404, as if it did not exist."""
+    queryset = Battle.objects.select_related("model_a", "model_b")
+    if lock:
+        queryset = queryset.select_for_update(of=("self",))
+    battle = queryset.filter(uuid=battle_uuid).first()
+    if battle is None or not session_key or not hmac.compare_digest(battle.session_key, session_key):
+        raise NotFound("No such battle.")
+    return battle
+
+
+def turn_create(*, battle_uuid: Any, session_key: str, prompt: Any) -> Turn:
+    """Continue both conversations with a follow-up prompt."""
+    prompt = prompt_clean(prompt)
+    with transaction.atomic():
+        battle = battle_for_session(battle_uuid, session_key, lock=True)
+        if battle.status == Battle.Status.VOTED:
+            raise Conflict("This battle has been voted on; start a new round.")
+        if battle.status == Battle.Status.FAILED:
+            raise Conflict("This battle failed; start a new round.")
+        if battle.status != Battle.Status.READY:
+            raise Conflict("Wait for both answers before sending a follow-up.")
+        count = battle.turns.count()
+        if count >= settings.ARENA_MAX_TURNS:
+            raise Conflict(f"This battle has reached the limit of {settings.ARENA_MAX_TURNS} turns; please vote.")
+        battle.status = Battle.Status.GENERATING
+        battle.save(update_fields=["status"])
+        return _turn_add(battle, count + 1, prompt)
+
+
+def battle_vote(*, battle_uuid: Any, session_key: str, ip_hash: str, outcome: Any) -> tuple[Vote, bool]:
+    """Record the battle's one vote; a repeat of the same vote returns it, a different one is a conflict.
+
+    Returns the vote and whether this call created it.
+    """
+    if outcome not in Vote.Outcome.values:
+        raise InvalidInput(f"The vote must be one of {', '.join(Vote.Outcome.values)}.")
+    try:
+        with transaction.atomic():
+            battle = battle_for_session(battle_uuid, session_key, lock=True)
+            existing = Vote.objects.filter(battle=battle).first()
+            if existing is not None:
+                return _vote_repeat(existing, outcome), False
+            _vote_allowed(battle)
+            counts = battle.mode == Battle.Mode.ANONYMOUS
+            now = timezone.now()
+            vote = Vote.objects.create(
+                battle=battle,
+                outcome=outcome,
+                counts=counts,
+                excluded_reason="" if counts else "side_by_side",
+                time_to_vote=(now - battle.ready_at).total_seconds() if battle.ready_at else None,
+                session_key=session_key,
+                ip_hash=ip_hash,
+            )
+            Battle.objects.filter(pk=battle.pk).update(status=Battle.Status.VOTED)
+            return vote, True
+    except IntegrityError:
+        # A concurrent request for the same battle won the race: answer as a repeat.
+        existing = Vote.objects.filter(battle__uuid=battle_uuid).first()
+        if existing is None:
+            raise
+        return _vote_repeat(existing, outcome), False
+
+
+def _vote_repeat(existing: Vote, outcome: str) -> Vote:
+    if existing.outcome != outcome:
+        raise Conflict("This battle already has a different vote; votes are final.")
+    return existing
+
+
+def _vote_allowed(battle: Battle) -> None:
+    if battle.status == Battle.Status.FAILED:
+        raise Conflict("A model failed to answer, so this battle cannot be voted on.")
+    if battle.status != Battle.Status.READY:
+        raise Conflict("Wait until both answers are complete before voting.")
+
+
+def answer_start(*, turn_id: int, side: str) -> bool:
+    """Mark an answer as streaming; False if it already started (a duplicate task delivery)."""
+    updated = Answer.objects.filter(turn_id=turn_id, side=side, status=Answer.Status.PENDING).update(
+        status=Answer.Status.STREAMING, started_at=timezone.now()
+    )
+    return updated == 1
+
+
+def answer_finish(*, turn_id: int, side: str, result: StreamResult) -> None:
+    """Persist a finished answer, once, and move the battle on."""
+    _answer_close(
+        turn_id, side,
+        status=Answer.Status.DONE, text=result.text, input_tokens=result.input_tokens,
+        output_tokens=result.output_tokens, tokens_counted=result.tokens_counted,
+        time_to_first_token=result.time_to_first_token, latency=result.latency, finish_reason=result.finish_reason,
+    )
+
+
+def answer_fail(*, turn_id: int, side: str, error: AdapterError | Exception, partial_text: str = "") -> None:
+    """Persist a failed answer (with whatever text was shown) and fail the battle."""
+    user_message = getattr(error, "user_message", "The model failed to answer.")
+    _answer_close(
+        turn_id, side,
+        status=Answer.Status.FAILED, text=partial_text, finish_reason="error",
+        error=f"{type(error).__name__}: {error}"[:300], error_message=user_message[:300],
+    )
+
+
+def _answer_close(turn_id: int, side: str, **fields: Any) -> None:
+    with transaction.atomic():
+        turn = Turn.objects.select_related("battle").get(pk=turn_id)
+        battle = Battle.objects.select_for_update().get(pk=turn.battle_id)
+        answer = Answer.objects.get(turn=turn, side=side)
+        if answer.status in (Answer.Status.DONE, Answer.Status.FAILED):
+            return
+        for name, value in fields.items():
+            setattr(answer, name, value)
+        answer.finished_at = timezone.now()
+        answer.save()
+        battle_status = _battle_status_after(battle, turn)
+        payload = {
+            "type": "side_done", "turn": turn.index, "side": side, "status": answer.status,
+            "text": answer.text, "error": answer.error_message, "battle_status": battle_status,
+        }
+        transaction.on_commit(lambda: streaming.group_event_sync(battle.uuid, payload))
+        transaction.on_commit(lambda: streaming.buffer_clear(turn_id, side))
+
+
+def _battle_status_after(battle: Battle, turn: Turn) -> str:
+    statuses = set(turn.answers.values_list("status", flat=True))
+    if battle.status == Battle.Status.GENERATING:
+        if Answer.Status.FAILED in statuses:
+            battle.status = Battle.Status.FAILED
+            battle.save(update_fields=["status"])
+        elif statuses == {Answer.Status.DONE}:
+            battle.status = Battle.Status.READY
+            battle.ready_at = timezone.now()
+            battle.save(update_fields=["status", "ready_at"])
+    return battle.status

@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from . import selectors, services
+from .errors import ArenaError, InvalidInput
+from .models import Battle
+
+View = Callable[..., HttpResponse]
+
+
+def api_errors(view: View) -> View:
+    """Answer an ArenaError with its status and a JSON message."""
+
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except ArenaError as exc:
+            return JsonResponse({"error": exc.message}, status=exc.status)
+
+    wrapped.__name__ = view.__name__
+    wrapped.__doc__ = view.__doc__
+    return wrapped
+
+
+def _body(request: HttpRequest) -> dict[str, Any]:
+    if request.content_type == "application/json":
+        try:
+            data = json.loads(request.body or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            raise InvalidInput("The request body is not valid JSON.") from None
+        if not isinstance(data, dict):
+            raise InvalidInput("The request body must be a JSON object.")
+        return data
+    return request.POST.dict()
+
+
+def _session_key(request: HttpRequest) -> str:
+    if not request.session.session_key:
+        request.session.save()
+    return request.session.session_key or ""
+
+
+def _client_ip_hash(request: HttpRequest) -> str:
+    return services.ip_hash(request.META.get("REMOTE_ADDR", ""))
+
+
+@require_GET
+@ensure_csrf_cookie
+def arena_page(request: HttpRequest) -> HttpResponse:
+    _session_key(request)
+    context = {
+        "models": selectors.active_models(),
+        "max_turns": settings.ARENA_MAX_TURNS,
+        "max_prompt_chars": settings.ARENA_MAX_PROMPT_CHARS,
+    }
+    return render(request, "arena/index.html", context)
+
+
+@require_POST
+@api_errors
+def battle_create(request: HttpRequest) -> HttpResponse:
+    data = _body(request)
+    battle = services.battle_create(
+        prompt=data.get("prompt"),
+        mode=data.get("mode") or Battle.Mode.ANONYMOUS,
+        model_a=data.get("model_a"),
+        model_b=data.get("model_b"),
+        session_key=_session_key(request),
+        ip_hash=_client_ip_hash(request),
+    )
+    return JsonResponse(selectors.battle_state(battle), status=201)
+
+
+@require_GET
+@api_errors
+def battle_detail(request: HttpRequest, battle_uuid: Any) -> HttpResponse:
+    battle = services.battle_for_session(battle_uuid, request.session.session_key)
+    return JsonResponse(selectors.battle_state(battle))
+
+
+@require_POST
+@api_errors
+def turn_create(request: HttpRequest, battle_uuid: Any) -> HttpResponse:
+    data = _body(request)
+    services.turn_create(battle_uuid=battle_uuid, session_key=request.session.session_key or "", prompt=data.get("prompt"))
+    battle = services.battle_for_session(battle_uuid, request.session.session_key)
+    return JsonResponse(selectors.battle_state(battle), status=201)
+
+
+@require_POST
+@api_errors
+def battle_vote(request: HttpRequest, battle_uuid: Any) -> HttpResponse:
+    data = _body(request)
+    vote, created = services.battle_vote(
+        battle_uuid=battle_uuid,
+        session_key=request.session.session_key or "",
+        ip_hash=_client_ip_hash(request),
+        outcome=data.get("outcome"),
+    )
+    battle = vote.battle
+    body = {
+        "outcome": vote.outcome,
+        "counts": vote.counts,
+        "models": {"a": selectors.model_public(battle.model_a), "b": selectors.model_public(battle.model_b)},
+    }
+    return JsonResponse(body, status=201 if created else 200)
+
+
+@require_http_methods(["GET"])
+def models_list(request: HttpRequest) -> HttpResponse:
+    return JsonResponse({"models": selectors.active_models()})
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": "The request was refused: reload the page and try again (CSRF check failed)."},
+                            status=403)
+    from django.views.csrf import csrf_failure as default_failure
+
+    return default_failure(request, reason=reason)
