@@ -11,6 +11,8 @@ from .models import ArenaModel
 
 
 class ArenaModelForm(forms.ModelForm):
+    link = forms.URLField(required=False, assume_scheme="https", help_text=ArenaModel._meta.get_field("link").help_text)
+
     class Meta:
         model = ArenaModel
         fields = "__all__"

@@ -2,11 +2,22 @@ from __future__ import annotations
 
 import uuid
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 
 from model_adapters import registry
+
+def validate_base_url(value: str) -> None:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError("Enter an http:// or https:// URL, e.g. http://127.0.0.1:8080/v1.")
+    if parts.username or parts.password:
+        raise ValidationError("Do not put credentials in the URL; name the key's environment variable instead.")
+
 
 ENV_VAR_NAME = RegexValidator(r"^[A-Za-z_][A-Za-z0-9_]*$", "Enter an environment variable name, e.g. OPENAI_API_KEY.")
 
@@ -32,8 +43,8 @@ class ArenaModel(models.Model):
         help_text="The provider's id for the model (e.g. gpt-4o-mini, claude-sonnet-4-5), the checkpoint "
         "directory for a local model, or the persona (pelican, heron, ibis) for a demo model.",
     )
-    base_url = models.URLField(
-        "base URL", max_length=500, blank=True,
+    base_url = models.CharField(
+        "base URL", max_length=500, blank=True, validators=[validate_base_url],
         help_text="The API's base URL, e.g. http://127.0.0.1:8080/v1 for an OpenAI-compatible server. "
         "Leave empty for the provider's default.",
     )
