@@ -54,6 +54,8 @@ def adapter_check_run(model: ArenaModel) -> dict[str, Any]:
         return {"ok": False, "summary": f"failed: {type(exc).__name__}: {exc}"}
     except ValueError as exc:
         return {"ok": False, "summary": f"failed: the model's settings are invalid: {exc}"}
+    except Exception as exc:  # noqa: BLE001 - the admin must get a report, whatever broke on the worker
+        return {"ok": False, "summary": f"failed unexpectedly: {type(exc).__name__}: {exc}"}
     reply = " ".join(result.text.split())
     if len(reply) > 80:
         reply = reply[:79] + "…"

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import os
 import secrets
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -22,6 +24,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, host: str, port: int, no_demo: bool, **options: Any) -> None:
         import uvicorn
 
+        Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
         call_command("migrate", interactive=False, verbosity=0)
         if not no_demo:
             for model in demo_models_ensure():
@@ -41,6 +44,11 @@ class Command(BaseCommand):
     def _admin_ensure(self) -> None:
         User = get_user_model()
         if User.objects.filter(is_superuser=True).exists():
+            return
+        password = os.environ.get("ARENA_ADMIN_PASSWORD")
+        if password:
+            User.objects.create_superuser("admin", "", password)
+            self.stdout.write("Created the admin user 'admin' with the password from ARENA_ADMIN_PASSWORD.")
             return
         password = secrets.token_urlsafe(12)
         User.objects.create_superuser("admin", "", password)
