@@ -9,6 +9,7 @@ from django.db.models import Q
 
 from model_adapters import registry
 
+
 def validate_base_url(value: str) -> None:
     from urllib.parse import urlsplit
 

@@ -65,10 +65,7 @@ def setup_battle_owner() -> str:
 def http(session_key: str, method: str, url: str, data: Any = None) -> Any:
     client = Client()
     client.cookies[settings.SESSION_COOKIE_NAME] = session_key
-    if method == "GET":
-        response = client.get(url)
-    else:
-        response = client.post(url, data=json.dumps(data), content_type="application/json")
+    response = client.get(url) if method == "GET" else client.post(url, data=json.dumps(data), content_type="application/json")
     assert response.status_code < 300, response.content
     return response.json()
 

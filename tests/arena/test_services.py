@@ -23,7 +23,9 @@ def create(**kwargs: Any) -> Battle:
     return services.battle_create(**kwargs)
 
 
-def test_it_starts_an_anonymous_battle_between_two_different_active_models(two_models, make_model, django_capture_on_commit_callbacks) -> None:
+def test_it_starts_an_anonymous_battle_between_two_different_active_models(
+    two_models, make_model, django_capture_on_commit_callbacks
+) -> None:
     make_model(name="Paused", state=ArenaModel.State.PAUSED)
     make_model(name="Old", state=ArenaModel.State.DEPRECATED)
     with django_capture_on_commit_callbacks() as callbacks:
@@ -47,7 +49,8 @@ def test_it_stores_a_salted_hash_of_the_ip_never_the_ip(two_models) -> None:
 
 @pytest.mark.parametrize(
     ("prompt", "message"),
-    [("", "Enter a prompt."), ("   \n ", "Enter a prompt."), (None, "The prompt must be text."), (42, "The prompt must be text.")],
+    [("", "Enter a prompt."), ("   \n ", "Enter a prompt."),
+     (None, "The prompt must be text."), (42, "The prompt must be text.")],
 )
 def test_it_rejects_a_missing_or_non_text_prompt(two_models, prompt, message) -> None:
     with pytest.raises(InvalidInput, match=message):

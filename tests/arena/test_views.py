@@ -110,7 +110,8 @@ def test_another_browser_cannot_read_a_battle(session_client, two_models) -> Non
 def test_side_by_side_lists_active_models_and_reveals_names_up_front(session_client, two_models) -> None:
     names = [m["name"] for m in session_client.get("/api/models").json()["models"]]
     assert names == ["Alpha", "Beta"]
-    response = post_json(session_client, "/api/battles", {"prompt": "Hi", "mode": "side_by_side", "model_a": "Beta", "model_b": "Alpha"})
+    choice = {"prompt": "Hi", "mode": "side_by_side", "model_a": "Beta", "model_b": "Alpha"}
+    response = post_json(session_client, "/api/battles", choice)
     assert response.status_code == 201
     assert response.json()["models"]["a"]["name"] == "Beta"
 

@@ -96,7 +96,7 @@ def page(browser: Any, arena: Arena) -> Iterator[Any]:
 class FakeOpenAI(BaseHTTPRequestHandler):
     """A local server speaking OpenAI's streaming chat-completions format."""
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.server.requests.append(body)  # type: ignore[attr-defined]
         self.send_response(200)

@@ -25,7 +25,7 @@ def test_a_voter_plays_a_full_anonymous_battle(page: Page) -> None:
     for _ in range(40):
         for side in "ab":
             lengths[side].append(len(pane_text(page, side)) if page.locator(f"#conversation-{side} .msg.model").count() else 0)
-        if all(0 < lengths[s][-1] for s in "ab"):
+        if all(lengths[s][-1] > 0 for s in "ab"):
             break
         page.wait_for_timeout(50)
     vote_a = page.get_by_role("button", name="A is better")
