@@ -14,19 +14,11 @@ import pytest
 from model_adapters import AdapterConfig, ConfigurationError, GenerationSettings, Message, collect, registry
 from model_adapters.base import ModelAdapter
 
-from .tiny_checkpoint import build_tiny_checkpoint
-
 pytestmark = pytest.mark.local_model
 
 GREEDY = GenerationSettings(max_tokens=12, temperature=0)
 HELLO = [Message("system", "you are a bird"), Message("user", "hello cat")]
 OTHER = [Message("user", "why is the sun red ?")]
-
-
-@pytest.fixture(scope="session")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("transformers")
-    return build_tiny_checkpoint(tmp_path_factory.mktemp("tiny-llama"))
 
 
 def local_adapter(path: Path, **options: object) -> ModelAdapter:
