@@ -79,11 +79,20 @@ class HTTPAdapter(ModelAdapter):
             yield response
 
     async def json_events(self, response: httpx.Response) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        """Yield ``(event name, decoded JSON data)``; ``[DONE]`` ends the stream."""
+        """Yield ``(event name, decoded JSON data)``; ``[DONE]`` ends the stream.
+
+        A body with no event at all (a server that ignored ``stream: true`` and
+        sent plain JSON, or an empty body) is a ProviderError, not an empty answer.
+        """
+        received = False
         async for event in iter_events(response.aiter_lines()):
+            received = True
             if event.data.strip() == "[DONE]":
                 return
             yield event.event, decode_event(event, self.provider)
+        if not received:
+            kind = response.headers.get("content-type", "no content type").split(";")[0]
+            raise ProviderError(f"{self.provider} answered without a single event ({kind})")
 
 
 async def read_limited(response: httpx.Response, limit: int) -> bytes:

@@ -15,12 +15,15 @@
 The generator is driven in the caller's task (``asyncio.timeout``, not
 ``wait_for``), so the provider's ``async with client.stream(...)`` is entered
 and left in one task and a cancelled caller cancels the upstream request too.
+Close a response from the task that iterates it; to stop it from elsewhere,
+cancel that task.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import time
 from collections.abc import AsyncIterator
@@ -32,6 +35,8 @@ from .tokens import count_message_tokens, count_tokens
 
 if TYPE_CHECKING:
     from .base import ModelAdapter
+
+logger = logging.getLogger(__name__)
 
 MAX_RETRY_WAIT = 20.0  # seconds; a voter will not wait longer than this for a retry
 
@@ -129,6 +134,9 @@ class StreamingResponse:
                 delay = backoff_delay(self._attempts, retry_after)
                 if time.monotonic() + delay >= deadline:
                     raise
+                # Error messages carry no secrets (see errors.py), so they may be logged.
+                logger.info("%r: attempt %d failed (%s: %s); retrying in %.1f s",
+                            self.adapter, self._attempts, type(exc).__name__, exc, delay)
                 await self.adapter.sleep(delay)
 
     async def _next_nonempty(self, deadline: float, budget: float, which: str) -> str | None:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from model_adapters import ConfigurationError, ContentRefused, GenerationSettings, Message, collect, registry
+from model_adapters import (
+    ConfigurationError,
+    ContentRefused,
+    GenerationSettings,
+    Message,
+    ProviderError,
+    collect,
+    registry,
+)
 
 from .wire import PROVIDERS, SECRET, sse
 from .wire_server import Reply, WireServer
@@ -79,3 +87,10 @@ async def test_a_base_url_without_a_scheme_is_a_configuration_error():
     config = WIRE.config("localhost:8000/v1", key_env="")
     with pytest.raises(ConfigurationError, match="http"):
         await collect(registry.adapter_for("openai", config).stream(HI))
+
+
+async def test_a_server_that_ignores_streaming_and_sends_plain_json_is_an_error_not_an_empty_answer(wire_server):
+    completion = b'{"choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}}]}'
+    wire_server.reply(Reply(parts=[completion], content_type="application/json"))
+    with pytest.raises(ProviderError, match="without a single event"):
+        await collect(adapter(wire_server, key_env="", max_retries=0).stream(HI))
