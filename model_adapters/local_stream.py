@@ -63,20 +63,52 @@ class StopStringFilter:
         return longest
 
 
+class IncrementalDecoder:
+    """Turns a growing list of token ids into text deltas, decoding a short window each time.
+
+    Decoding the whole answer at every token costs O(n²) for an n-token answer.
+    Decoding from the previous step's tokens instead gives the same text in
+    O(n): both sides of the difference start at the same token, so tokenizers
+    that drop a leading space at the start of a decode treat them alike. A
+    window ending in U+FFFD (a character split across tokens) waits for more.
+    """
+
+    def __init__(self, tokenizer: Any, hidden_ids: frozenset[int] = frozenset()) -> None:
+        self.tokenizer = tokenizer
+        self.hidden_ids = hidden_ids  # e.g. end-of-sequence ids: counted, never shown
+        self.ids: list[int] = []
+        self.prefix_offset = 0
+        self.read_offset = 0
+
+    def add(self, new_ids: Sequence[int]) -> str:
+        """Take newly generated ids; return the text they add (possibly empty, for now)."""
+        self.ids.extend(i for i in new_ids if i not in self.hidden_ids)
+        prefix = self._decode(self.ids[self.prefix_offset : self.read_offset])
+        window = self._decode(self.ids[self.prefix_offset :])
+        if len(window) <= len(prefix) or window.endswith("\ufffd"):
+            return ""
+        self.prefix_offset, self.read_offset = self.read_offset, len(self.ids)
+        return window[len(prefix) :]
+
+    def _decode(self, ids: list[int]) -> str:
+        if not ids:
+            return ""
+        text: str = self.tokenizer.decode(ids, skip_special_tokens=True)
+        return text
+
+
 class TokenBridge:
     """The streamer ``generate()`` calls from its thread; iterate :meth:`texts` on the event loop."""
 
     def __init__(
         self, tokenizer: Any, loop: asyncio.AbstractEventLoop, stops: Sequence[str], eos_ids: frozenset[int]
     ) -> None:
-        self.tokenizer = tokenizer
-        self.eos_ids = eos_ids  # never shown, even when the tokenizer does not mark them special
+        self.decoder = IncrementalDecoder(tokenizer, eos_ids)  # eos never shown, even if not marked special
         self.loop = loop
         self.queue: asyncio.Queue[object] = asyncio.Queue()
         self.stop_requested = threading.Event()
         self.filter = StopStringFilter(stops)
         self.token_ids: list[int] = []
-        self._decoded = ""
         self._prompt_seen = False
 
     # -- the generation thread's side ------------------------------------------------------
@@ -86,17 +118,9 @@ class TokenBridge:
         if not self._prompt_seen:
             self._prompt_seen = True
             return
-        ids = value.tolist()
-        self.token_ids.extend(_flatten(ids))
-        shown = [i for i in self.token_ids if i not in self.eos_ids]
-        text = self.tokenizer.decode(shown, skip_special_tokens=True)
-        if text.endswith("\ufffd"):
-            return  # a multi-byte character is not complete yet
-        # Decoding a longer sequence extends the shorter one's text for the tokenizers we load;
-        # text already shown cannot be taken back in any case.
-        new = text[len(self._decoded) :]
-        self._decoded = text
-        self._send(self.filter.push(new))
+        ids = _flatten(value.tolist())
+        self.token_ids.extend(ids)
+        self._send(self.filter.push(self.decoder.add(ids)))
         if self.filter.stopped:
             self.stop_requested.set()
 

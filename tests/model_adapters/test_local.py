@@ -49,6 +49,21 @@ async def test_it_streams_the_answer_in_chunks_with_tokenizer_counts(checkpoint)
     assert 0 < result.time_to_first_token <= result.latency
 
 
+async def test_the_streamed_text_is_what_transformers_generates_and_decodes(checkpoint):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    result = await collect(local_adapter(checkpoint).stream(HELLO, GenerationSettings(max_tokens=30, temperature=0)))
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    model = AutoModelForCausalLM.from_pretrained(checkpoint)
+    prompt = tokenizer.apply_chat_template(
+        [{"role": m.role, "content": m.content} for m in HELLO], tokenize=False, add_generation_prompt=True
+    )
+    ids = torch.tensor([tokenizer(prompt, add_special_tokens=False)["input_ids"]])
+    output = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=30, do_sample=False)
+    assert result.text == tokenizer.decode(output[0, ids.shape[1] :], skip_special_tokens=True)
+
+
 async def test_the_checkpoint_is_loaded_once_per_process(checkpoint):
     from model_adapters.local import CACHE, load_checkpoint
 
