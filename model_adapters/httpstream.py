@@ -43,7 +43,8 @@ if TYPE_CHECKING:
 
 ERROR_BODY_LIMIT = 64 * 1024  # bytes of an error body worth reading
 MESSAGE_EXCERPT = 300  # characters of a provider's error message kept in ours
-_CONTENT_POLICY = re.compile(r"content[_ ]?(policy|filter|management)|safety|moderation", re.I)
+_REFUSAL_CODE = re.compile(r"content[_ ]?(policy|filter)|moderation", re.I)  # in error code/type fields
+_REFUSAL_MESSAGE = re.compile(r"\bflagged\b|content (management )?policy", re.I)
 _GOOGLE_DELAY = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 
 
@@ -126,6 +127,8 @@ def error_for_response(
     detail = redact(provider_message(payload), secret)
     where = f"{provider} answered HTTP {status}"
     text = f"{where}: {detail}" if detail else where
+    if status in (400, 403, 422) and is_refusal(payload):
+        return ContentRefused(text)
     if status in (401, 403) or (status == 400 and "API_KEY_INVALID" in body.decode("utf-8", "replace")):
         return AuthenticationFailed(f"{where}: the key was rejected or lacks access")
     if status == 429:
@@ -133,12 +136,24 @@ def error_for_response(
     if status == 408:
         return AdapterTimeout(text)
     if status in (400, 404, 409, 413, 422):
-        if _CONTENT_POLICY.search(json.dumps(payload) if payload is not None else ""):
-            return ContentRefused(text)
         return BadRequest(text)
     if 500 <= status < 600 or status == 529:
         return ProviderError(text, retryable=status not in (501, 505))
     return ProviderError(text, retryable=False)
+
+
+def is_refusal(payload: Any) -> bool:
+    """Whether an error body says the content itself was refused.
+
+    Judged by the code fields first (OpenAI's ``content_policy_violation``,
+    Azure's ``content_filter``), then the message (OpenRouter's moderation 403).
+    """
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if isinstance(error, dict):
+        codes = [error.get(k) for k in ("code", "type", "status")]
+        if any(isinstance(c, str) and _REFUSAL_CODE.search(c) for c in codes):
+            return True
+    return bool(_REFUSAL_MESSAGE.search(provider_message(payload)))
 
 
 def provider_message(payload: Any) -> str:

@@ -48,8 +48,15 @@ def test_each_status_maps_to_its_error_and_retry_flag(status, expected, retryabl
 
 
 def test_a_content_policy_rejection_is_a_refusal_not_a_bad_request():
-    error = error_for_response(400, {}, body("flagged", code="content_policy_violation"), provider="P")
+    error = error_for_response(400, {}, body("rejected", code="content_policy_violation"), provider="P")
     assert isinstance(error, ContentRefused)
+    moderated = body("Your chosen model requires moderation and your input was flagged for violence")
+    assert isinstance(error_for_response(403, {}, moderated, provider="OpenRouter"), ContentRefused)
+
+
+def test_a_bad_safety_setting_is_a_bad_request_not_a_refusal():
+    error = error_for_response(400, {}, body("Invalid value at 'safety_settings[0].threshold'"), provider="Gemini")
+    assert isinstance(error, BadRequest)
 
 
 def test_a_gemini_invalid_key_is_an_authentication_failure():
