@@ -113,6 +113,9 @@ class StreamingResponse:
         except AdapterError:
             self._finish("error")
             raise
+        finally:
+            # However this generator ends (closed, cancelled, collected), the upstream goes with it.
+            await self._close_generator()
         self._finish()
 
     async def _first_chunk(self, deadline: float) -> str | None:

@@ -174,3 +174,11 @@ async def test_an_unexpected_exception_becomes_a_permanent_provider_error():
 def test_an_empty_conversation_is_a_bad_request():
     with pytest.raises(BadRequest):
         ScriptedAdapter(["x"]).stream([])
+
+
+async def test_closing_only_the_iterator_still_closes_the_model_generator():
+    adapter = ScriptedAdapter(["a", "b", "c"])
+    iterator = adapter.stream(HI).__aiter__()
+    assert await iterator.__anext__() == "a"
+    await iterator.aclose()  # type: ignore[attr-defined]
+    assert adapter.closed == 1
