@@ -80,7 +80,8 @@ class AnthropicAdapter(HTTPAdapter):
             "anthropic-version": str(self.config.options.get("anthropic_version", API_VERSION)),
             "Accept": "text/event-stream",
         }
-        url = f"{self.base_url()}/v1/messages"
+        base = self.base_url()
+        url = f"{base}/messages" if base.endswith("/v1") else f"{base}/v1/messages"
         emitted = False
         async with self.open_stream(url, headers=headers, body=self.request_body(messages, settings), secret=key) as r:
             async for name, data in self.json_events(r):

@@ -61,8 +61,11 @@ class GeminiAdapter(HTTPAdapter):
     def url(self) -> str:
         """The streaming endpoint of the configured model."""
         version = str(self.config.options.get("api_version", "v1beta"))
+        base = self.base_url()
+        if base.rsplit("/", 1)[-1] in ("v1", "v1beta", "v1alpha"):
+            base, version = base.rsplit("/", 1)  # a base URL given with its version wins
         model = self.config.model.removeprefix("models/")
-        return f"{self.base_url()}/{version}/models/{quote(model, safe='-._')}:streamGenerateContent?alt=sse"
+        return f"{base}/{version}/models/{quote(model, safe='-._')}:streamGenerateContent?alt=sse"
 
     async def _generate(
         self, messages: Sequence[Message], settings: GenerationSettings, meta: StreamMeta

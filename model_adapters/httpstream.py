@@ -135,7 +135,9 @@ def error_for_response(
         return RateLimited(text, retry_after=retry_after_seconds(headers, payload))
     if status == 408:
         return AdapterTimeout(text)
-    if status in (400, 404, 409, 413, 422):
+    if status == 404:
+        return BadRequest(f"{text} (check the base URL and the model id)")
+    if status in (400, 409, 413, 422):
         return BadRequest(text)
     if 500 <= status < 600 or status == 529:
         return ProviderError(text, retryable=status not in (501, 505))

@@ -98,3 +98,10 @@ async def test_a_missing_key_fails_before_any_request(wire_server, monkeypatch):
     with pytest.raises(ConfigurationError, match="ARENA_TEST_PROVIDER_KEY"):
         await collect(adapter(wire_server).stream(CHAT))
     assert wire_server.requests == []
+
+
+async def test_a_base_url_that_already_ends_in_v1_is_not_doubled(wire_server):
+    wire_server.reply(Reply(parts=WIRE.answer(["ok"])))
+    config = WIRE.config(f"{wire_server.url}/v1/")
+    await collect(registry.adapter_for("anthropic", config).stream(CHAT))
+    assert wire_server.requests[0].path == "/v1/messages"

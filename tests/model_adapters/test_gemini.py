@@ -81,3 +81,10 @@ async def test_the_last_retry_delay_is_reported_when_quota_stays_exhausted(wire_
     with pytest.raises(RateLimited) as caught:
         await collect(adapter(wire_server, sleeps, max_retries=0).stream(CHAT))
     assert caught.value.retry_after == 2.0
+
+
+async def test_a_base_url_with_its_api_version_is_used_as_given(wire_server):
+    wire_server.reply(Reply(parts=WIRE.answer(["ok"])))
+    config = WIRE.config(f"{wire_server.url}/v1")
+    await collect(registry.adapter_for("gemini", config).stream(CHAT))
+    assert wire_server.requests[0].path == "/v1/models/test-model:streamGenerateContent?alt=sse"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from model_adapters import (
+    BadRequest,
     ConfigurationError,
     ContentRefused,
     GenerationSettings,
@@ -94,3 +95,9 @@ async def test_a_server_that_ignores_streaming_and_sends_plain_json_is_an_error_
     wire_server.reply(Reply(parts=[completion], content_type="application/json"))
     with pytest.raises(ProviderError, match="without a single event"):
         await collect(adapter(wire_server, key_env="", max_retries=0).stream(HI))
+
+
+async def test_a_404_hints_at_the_base_url_and_model_id(wire_server):
+    wire_server.reply(Reply(404, [b'{"detail": "Not Found"}'], content_type="application/json"))
+    with pytest.raises(BadRequest, match="check the base URL and the model id"):
+        await collect(adapter(wire_server, key_env="").stream(HI))
