@@ -15,7 +15,7 @@ import pytest
 from model_adapters import AdapterConfig, AdapterError, BadRequest, GenerationSettings, Message, collect, registry
 from model_adapters.base import ModelAdapter
 
-from .wire import FAST, PROVIDERS, base_url_for
+from .wire import PROVIDERS, base_url_for
 from .wire_server import Reply, WireServer
 
 CHAT = [Message("system", "Be helpful."), Message("user", "Hello cat"), Message("assistant", "Yes ."),
@@ -67,7 +67,7 @@ class HTTPHarness(Harness):
 class LocalHarness(Harness):
     def answering(self) -> ModelAdapter:
         path: Path = self.request.getfixturevalue("checkpoint")
-        return registry.adapter_for("local", AdapterConfig(model=str(path), timeouts=FAST))
+        return registry.adapter_for("local", AdapterConfig(model=str(path), max_retries=0))
 
     def failing(self) -> ModelAdapter:
         return registry.adapter_for("local", AdapterConfig(model="/nonexistent/checkpoint", max_retries=0))
