@@ -28,7 +28,10 @@ def _topic(prompt: str) -> str:
 def _pelican(prompt: str, turn: int) -> str:
     topic = _topic(prompt)
     if turn > 1:
-        return f"Following up on \"{topic}\": the short version is that the earlier point still holds, with one caveat — check the edge cases before relying on it."
+        return (
+            f"Following up on \"{topic}\": the short version is that the earlier point still holds, "
+            "with one caveat — check the edge cases before relying on it."
+        )
     return (
         f"Short answer on \"{topic}\": start from the simplest explanation that fits the facts, "
         "test it against one concrete example, and only then generalise. "
@@ -43,7 +46,8 @@ def _heron(prompt: str, turn: int) -> str:
              "2. **List the constraints** — time, budget, and what cannot change.",
              "3. **Compare options** — weigh each against the goal, not against each other.\n"]
     if _CODE_WORDS.search(prompt):
-        parts += ["A minimal example:\n", "```python", "def solve(items):", "    \"\"\"Return the items sorted, without duplicates.\"\"\"",
+        parts += ["A minimal example:\n", "```python", "def solve(items):",
+                  "    \"\"\"Return the items sorted, without duplicates.\"\"\"",
                   "    return sorted(set(items))", "```\n"]
     parts.append("- *Tip:* write the answer down in one sentence before expanding it." if turn == 1
                  else "- *Follow-up:* this builds on the previous answer; the steps are unchanged.")

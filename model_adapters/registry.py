@@ -17,6 +17,8 @@ from .errors import ConfigurationError
 
 @dataclass(frozen=True)
 class AdapterSpec:
+    """What the admin and the task router need to know about a kind, without importing it."""
+
     kind: str
     path: str
     label: str
@@ -34,20 +36,23 @@ SPECS: tuple[AdapterSpec, ...] = (
     AdapterSpec(
         "openai", "model_adapters.openai_compat.OpenAICompatAdapter", "OpenAI-compatible chat completions",
         requires_key=False, requires_base_url=True,
-        help="OpenAI, vLLM, SGLang, TGI, llama.cpp server, Ollama, OpenRouter, … by base URL (…/v1).",
+        help="OpenAI, vLLM, SGLang, TGI, llama.cpp server, Ollama, OpenRouter, DeepSeek, xAI, Mistral, Together, "
+        "Groq, … by base URL (the one ending in /v1). Key optional. Options: include_usage, max_tokens_field, "
+        "extra_body.",
     ),
     AdapterSpec(
         "anthropic", "model_adapters.anthropic.AnthropicAdapter", "Anthropic Messages API",
-        help="Base URL defaults to https://api.anthropic.com.",
+        help="Base URL defaults to https://api.anthropic.com. Options: anthropic_version.",
     ),
     AdapterSpec(
         "gemini", "model_adapters.gemini.GeminiAdapter", "Google Gemini",
-        help="Base URL defaults to https://generativelanguage.googleapis.com.",
+        help="Base URL defaults to https://generativelanguage.googleapis.com. Options: api_version.",
     ),
     AdapterSpec(
         "local", "model_adapters.local.LocalCheckpointAdapter", "Local checkpoint (GPU worker)",
         queue="gpu", requires_key=False,
-        help="Model id is the path of a Hugging Face format directory on the GPU worker.",
+        help="Model id is the path of a Hugging Face format directory on the GPU worker. "
+        "Options: device (auto, cpu, cuda), dtype (auto, bfloat16, float16, float32).",
     ),
 )
 
@@ -55,10 +60,12 @@ _BY_KIND = {spec.kind: spec for spec in SPECS}
 
 
 def kinds() -> tuple[str, ...]:
+    """Every registered adapter kind, in the order the admin offers them."""
     return tuple(_BY_KIND)
 
 
 def spec_for(kind: str) -> AdapterSpec:
+    """The spec of ``kind``; a ConfigurationError naming the known kinds when there is none."""
     try:
         return _BY_KIND[kind]
     except KeyError:
