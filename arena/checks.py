@@ -13,7 +13,7 @@ from typing import Any
 
 from django.core.cache import cache
 
-from model_adapters import AdapterError, Message, collect
+from model_adapters import AdapterError, Message, StreamingResponse, StreamResult, collect
 from model_adapters.registry import spec_for
 
 from .adapters import generation_settings, model_adapter
@@ -49,7 +49,7 @@ def adapter_check_run(model: ArenaModel) -> dict[str, Any]:
     try:
         adapter = model_adapter(model)
         response = adapter.stream([Message("user", CHECK_PROMPT)], generation_settings(model, max_tokens=32))
-        result = asyncio.run(collect(response))
+        result = asyncio.run(_check_stream(response))
     except AdapterError as exc:
         return {"ok": False, "summary": f"failed: {type(exc).__name__}: {exc}"}
     except ValueError as exc:
@@ -67,6 +67,11 @@ def adapter_check_run(model: ArenaModel) -> dict[str, Any]:
             f"finish: {result.finish_reason}): “{reply}”"
         ),
     }
+
+
+async def _check_stream(response: StreamingResponse) -> StreamResult:
+    async with response:  # closes the upstream request if this is cancelled
+        return await collect(response)
 
 
 def _report_key(token: str) -> str:
