@@ -77,6 +77,19 @@ def ready_battle(two_models: tuple[ArenaModel, ArenaModel], django_capture_on_co
     return battle
 
 
+from tests.model_adapters.conftest import checkpoint, provider_key, wire_server  # noqa: E402, F401 - shared fixtures
+
+
+@pytest.fixture
+def admin_client_(db: Any) -> Client:
+    from django.contrib.auth.models import User
+
+    User.objects.create_superuser("root", "", "pw-for-tests-only")
+    client = Client()
+    client.login(username="root", password="pw-for-tests-only")
+    return client
+
+
 @pytest.fixture
 def eager_celery() -> Any:
     from config.celery import app

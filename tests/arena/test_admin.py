@@ -3,20 +3,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
 from django.test import Client
 
 from arena.models import ArenaModel, Battle
 
 from .conftest import run_turn
-
-
-@pytest.fixture
-def admin_client_(db: Any) -> Client:
-    User.objects.create_superuser("root", "", "pw-for-tests-only")
-    client = Client()
-    client.login(username="root", password="pw-for-tests-only")
-    return client
 
 
 def form(**overrides: Any) -> dict[str, Any]:
