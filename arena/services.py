@@ -8,13 +8,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import random
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from model_adapters import AdapterError, StreamResult
+from model_adapters import AdapterError, AdapterTimeout, StreamResult, Timeouts
 
 from . import streaming
 from .errors import Conflict, InvalidInput, NotFound, Unavailable
@@ -22,6 +23,7 @@ from .models import Answer, ArenaModel, Battle, Turn, Vote
 from .sampling import NotEnoughModels, pair_sample
 
 SIDES = ("a", "b")
+STREAM_GRACE_SECONDS = 60
 
 
 def ip_hash(ip: str) -> str:
@@ -229,6 +231,37 @@ def _answer_close(turn_id: int, side: str, **fields: Any) -> None:
         }
         transaction.on_commit(lambda: streaming.group_event_sync(battle.uuid, payload))
         transaction.on_commit(lambda: streaming.buffer_clear(turn_id, side))
+
+
+def answers_expire(*, battle: Battle) -> int:
+    """Fail the answers of a battle whose worker is gone; return how many.
+
+    A pending answer no worker picked up within ARENA_QUEUE_TIMEOUT, or a
+    streaming one past its model's total timeout plus a grace period, can no
+    longer finish: without this the voter would wait forever. A task that does
+    turn up later finds the answer closed and leaves it alone.
+    """
+    if battle.status != Battle.Status.GENERATING:
+        return 0
+    turn = battle.turns.order_by("-index").first()
+    if turn is None:
+        return 0
+    now = timezone.now()
+    expired = 0
+    for answer in turn.answers.filter(status__in=(Answer.Status.PENDING, Answer.Status.STREAMING)):
+        model = battle.model_a if answer.side == "a" else battle.model_b
+        if answer.status == Answer.Status.PENDING:
+            late = now - turn.created_at > timedelta(seconds=settings.ARENA_QUEUE_TIMEOUT)
+            error = AdapterTimeout("no worker picked up the generation task")
+        else:
+            allowed = Timeouts.from_mapping(model.timeouts or {}).total + STREAM_GRACE_SECONDS
+            late = answer.started_at is not None and now - answer.started_at > timedelta(seconds=allowed)
+            error = AdapterTimeout("the worker stopped streaming the answer")
+        if late:
+            shown = streaming.buffer_read(turn.id, answer.side)[1]
+            answer_fail(turn_id=turn.id, side=answer.side, error=error, partial_text=shown)
+            expired += 1
+    return expired
 
 
 def _battle_status_after(battle: Battle, turn: Turn) -> str:

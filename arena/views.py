@@ -84,6 +84,8 @@ def battle_create(request: HttpRequest) -> HttpResponse:
 @api_errors
 def battle_detail(request: HttpRequest, battle_uuid: Any) -> HttpResponse:
     battle = services.battle_for_session(battle_uuid, request.session.session_key)
+    if services.answers_expire(battle=battle):
+        battle.refresh_from_db()
     return JsonResponse(selectors.battle_state(battle))
 
 

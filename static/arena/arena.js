@@ -19,6 +19,7 @@ let pendingEvents = null; // events that arrive while the state is being (re)fet
 let reconnectDelay = 500;
 let busy = false;
 const renderQueued = new Set();
+const WATCHDOG_MS = 20000; // while waiting, ask the server now and then: it fails answers whose worker is gone
 
 function csrfToken() {
   const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
@@ -285,6 +286,7 @@ function newRound() {
   promptBox.focus();
 }
 
+setInterval(() => { if (battle && battle.status === "generating" && !pendingEvents) resync(); }, WATCHDOG_MS);
 $("composer").addEventListener("submit", send);
 promptBox.addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {

@@ -182,3 +182,44 @@ def test_a_failed_side_fails_the_battle_and_blocks_the_vote(make_model) -> None:
         services.battle_vote(battle_uuid=battle.uuid, session_key=SESSION, ip_hash="h", outcome="a")
     with pytest.raises(Conflict, match="failed"):
         services.turn_create(battle_uuid=battle.uuid, session_key=SESSION, prompt="again")
+
+
+def test_an_answer_no_worker_picks_up_fails_after_the_queue_timeout(two_models) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    battle = create()
+    assert services.answers_expire(battle=battle) == 0  # still within the time a worker may take
+    battle.turns.update(created_at=timezone.now() - timedelta(seconds=121))
+    assert services.answers_expire(battle=battle) == 2
+    battle.refresh_from_db()
+    assert battle.status == Battle.Status.FAILED
+    answer = Answer.objects.get(turn__battle=battle, side="a")
+    assert answer.error == "AdapterTimeout: no worker picked up the generation task"
+    assert answer.error_message == "The model took too long to answer."
+
+
+def test_an_answer_whose_worker_died_mid_stream_fails_keeping_the_text_shown(make_model) -> None:
+    from datetime import timedelta
+
+    from django.core.cache import cache
+    from django.utils import timezone
+
+    from arena.tasks import battle_generate
+
+    make_model(name="Quick")
+    make_model(name="Slow", timeouts={"total": 30})
+    battle = create(mode="side_by_side", model_a="Quick", model_b="Slow")
+    turn = battle.turns.get()
+    battle_generate(turn.id, "a")
+    services.answer_start(turn_id=turn.id, side="b")
+    cache.set(f"arena:stream:{turn.id}:b", {"seq": 2, "text": "Half an ans"})
+    Answer.objects.filter(turn=turn, side="b").update(started_at=timezone.now() - timedelta(seconds=89))
+    assert services.answers_expire(battle=battle) == 0  # 30 s total + 60 s grace not yet over
+    Answer.objects.filter(turn=turn, side="b").update(started_at=timezone.now() - timedelta(seconds=91))
+    assert services.answers_expire(battle=battle) == 1
+    dead = Answer.objects.get(turn=turn, side="b")
+    assert dead.status == "failed" and dead.text == "Half an ans"
+    battle_generate(turn.id, "b")  # the task turning up late changes nothing
+    assert Answer.objects.get(turn=turn, side="b").text == "Half an ans"
