@@ -11,8 +11,8 @@ gauge term ``(Σ r)² / 2`` (zero at the optimum) makes the Hessian invertible.
 from __future__ import annotations
 
 import math
-from functools import partial
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from numpy.typing import NDArray
