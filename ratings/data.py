@@ -182,10 +182,12 @@ def _json_list_records(text: str) -> Iterable[tuple[int, Mapping[str, Any]]]:
     if not isinstance(data, list):
         raise ValueError("line 1: a JSON battle file must hold a list of objects")
     position = text.index("[") + 1
+    line, counted = 1, 0
     for item in data:
         while text[position] in " \t\r\n,":
             position += 1
-        line = text.count("\n", 0, position) + 1
+        line += text.count("\n", counted, position)
+        counted = position
         _, position = decoder.raw_decode(text, position)
         yield line, item if isinstance(item, Mapping) else {"__not_an_object__": item}
 
