@@ -19,7 +19,8 @@ def test_the_gradient_matches_finite_differences(battles):
     rng = np.random.default_rng(1)
     for ridge in (0.0, 0.5):
         x = rng.normal(size=battles.n_models)
-        error = check_grad(lambda r: bt_objective(r, pairs, ridge)[0], lambda r: bt_objective(r, pairs, ridge)[1], x)
+        error = check_grad(lambda r, lam=ridge: bt_objective(r, pairs, lam)[0],
+                           lambda r, lam=ridge: bt_objective(r, pairs, lam)[1], x)
         assert error < 1e-5 * np.linalg.norm(bt_objective(x, pairs, ridge)[1])
 
 

@@ -28,7 +28,7 @@ def battles():
 def test_the_davidson_gradient_and_hessian_match_finite_differences(battles):
     pairs = aggregate(battles)
     x = np.random.default_rng(0).normal(size=battles.n_models + 1)
-    value, grad, hess = davidson_objective(x, pairs.weights, pairs, 0.1)
+    _, grad, hess = davidson_objective(x, pairs.weights, pairs, 0.1)
     error = check_grad(lambda p: davidson_objective(p, pairs.weights, pairs, 0.1)[0],
                        lambda p: davidson_objective(p, pairs.weights, pairs, 0.1)[1], x)
     assert error < 1e-5 * np.linalg.norm(grad)
