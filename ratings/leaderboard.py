@@ -146,6 +146,8 @@ def compute_leaderboard(battles: Battles, *, ci: str = "bootstrap", rounds: int 
     """
     _check_options(ci, tie_model, style_control, battles, rounds)
     kept, dropped = _drop_rare_models(battles, min_battles)
+    if len(kept) == 0:
+        raise ValueError("no battles left to rate" + (f" with at least {min_battles} per model" if min_battles else ""))
     if anchor is not None and anchor[0] not in kept.names:
         raise ValueError(f"anchor model {anchor[0]!r} is not on the leaderboard")
     pairs = aggregate(kept)

@@ -47,6 +47,8 @@ def test_an_unknown_anchor_or_option_is_refused(battles):
         compute_leaderboard(battles, ci="jackknife")
     with pytest.raises(ValueError, match="tie_model"):
         compute_leaderboard(battles, tie_model="rao-kupper")
+    with pytest.raises(ValueError, match="no battles left"):
+        compute_leaderboard(battles, min_battles=len(battles) + 1)
 
 
 def test_models_below_the_minimum_battles_are_left_out_with_their_battles(battles):
