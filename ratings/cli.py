@@ -72,6 +72,9 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
     except ValueError as error:
         print(f"error: {error}", file=err)
         return 1
+    if board.metadata.dropped_models:
+        print(f"note: left out with fewer than {args.min_battles} battles: {', '.join(board.metadata.dropped_models)}",
+              file=err)
     for note in board.metadata.notes:
         print(f"note: {note}", file=err)
     text = render(board, args.format)

@@ -75,3 +75,23 @@ def test_python_dash_m_ratings_runs_as_a_program(battle_file):
                             cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0] == ",".join(COLUMNS)
+
+
+def test_models_left_out_by_minimum_battles_are_named_on_standard_error(battle_file):
+    with battle_file.open("a") as handle:
+        handle.write(json.dumps({"model_a": "alpha", "model_b": "newcomer", "winner": "model_a"}) + "\n")
+    status, out, err = run([battle_file, "--format", "csv", "--ci", "none", "--min-battles", "5"])
+    assert status == 0
+    assert "newcomer" not in out
+    assert "left out with fewer than 5 battles: newcomer" in err
+
+
+def test_ill_posed_data_is_explained_on_standard_error(tmp_path):
+    path = tmp_path / "undefeated.csv"
+    rows = ["alpha,beta,model_a", "alpha,gamma,model_a", "beta,gamma,model_a", "gamma,beta,tie"] * 5
+    path.write_text("model_a,model_b,winner\n" + "\n".join(rows) + "\n")
+    status, out, err = run([path, "--ci", "sandwich"])
+    assert status == 0
+    assert "note: alpha never lost or tied" in err
+    assert "note: ridge prior" in err
+    assert "never_lost" in out
