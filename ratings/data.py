@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -36,13 +37,13 @@ B = Outcome.B
 TIE = Outcome.TIE
 BOTH_BAD = Outcome.BOTH_BAD
 
-WINNER_VALUES: Mapping[str, Outcome] = {
+WINNER_VALUES: Mapping[str, Outcome] = MappingProxyType({
     "model_a": Outcome.A,
     "model_b": Outcome.B,
     "tie": Outcome.TIE,
     "tie (bothbad)": Outcome.BOTH_BAD,
     "both_bad": Outcome.BOTH_BAD,
-}
+})
 
 
 @dataclass(frozen=True)

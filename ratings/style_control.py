@@ -21,6 +21,7 @@ from ratings.newton import newton_minimize
 from ratings.style import style_differences
 
 _SCORE_A = np.array([1.0, 0.0, 0.5, 0.5])
+_SCORE_A.setflags(write=False)
 
 
 @dataclass(frozen=True)

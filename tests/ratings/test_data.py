@@ -106,3 +106,13 @@ def test_battles_reject_a_model_against_itself_and_unknown_ids():
         Battles(np.array([0]), np.array([0]), np.array([0], dtype=np.int8), names)
     with pytest.raises(ValueError, match="model ids"):
         Battles(np.array([0]), np.array([2]), np.array([0], dtype=np.int8), names)
+
+
+def test_anonymity_and_extra_fields_are_accepted(tmp_path):
+    path = tmp_path / "battles.csv"
+    path.write_text("model_a,model_b,winner,anony,turn,language,weight\n"
+                    "x,y,model_a,true,1,English,2\nx,y,model_b,False,2,German,0.5\nx,y,tie,maybe,1,English,1\n")
+    battles, problems = load_battles(path)
+    assert [(p.line, p.reason) for p in problems] == [(4, "anony is not a boolean: 'maybe'")]
+    assert battles.anony is not None and battles.anony.tolist() == [True, False]
+    assert battles.weights is not None and battles.weights.tolist() == [2.0, 0.5]

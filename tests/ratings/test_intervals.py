@@ -89,3 +89,13 @@ def test_progress_is_reported_up_to_the_number_of_rounds(pairs):
     bootstrap_bradley_terry(pairs, fit.strengths, rounds=120, seed=1, progress=lambda d, t: seen.append((d, t)))
     assert seen[-1] == (120, 120)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_scaling_all_weights_leaves_the_sandwich_unchanged(pairs):
+    # Weights are relative importances: doubling every weight doubles H and quadruples J.
+    fit = fit_bradley_terry(pairs)
+    scaled = type(pairs)(pairs.n_models, pairs.first, pairs.second, pairs.counts, 2 * pairs.weights,
+                         4 * pairs.weights_sq)
+    np.testing.assert_allclose(fit_bradley_terry(scaled).strengths, fit.strengths, atol=1e-10)
+    np.testing.assert_allclose(sandwich_bradley_terry(scaled, fit.strengths),
+                               sandwich_bradley_terry(pairs, fit.strengths), rtol=1e-10, atol=1e-14)
