@@ -60,7 +60,7 @@ def aggregate(battles: Battles) -> PairCounts:
     Parameters
     ----------
     battles
-        The battles; their weights, if any, are summed per cell.
+        The battles; their counts (frequencies) and weights, if any, are summed per cell.
 
     Returns
     -------
@@ -75,54 +75,37 @@ def aggregate(battles: Battles) -> PairCounts:
     column = np.minimum(battles.outcome, Outcome.TIE).astype(np.int64)
     decisive = column < TIES
     column[decisive & swapped] = 1 - column[decisive & swapped]
-    key = (first * n + second) * 3 + column
-    size = n * n * 3
-    if size <= _DENSE_LIMIT:
-        counts = np.bincount(key, minlength=size).astype(np.float64)
-        cells = counts.reshape(n * n, 3)
-        pair_keys = np.flatnonzero(cells.sum(axis=1))
-        inverse = None
+    pair_key = first * n + second
+    frequency = battles.counts
+    per_row: list[NDArray[np.float64] | None] = [frequency]
+    if battles.weights is not None:
+        w = battles.weights if frequency is None else frequency * battles.weights
+        per_row += [w, w * battles.weights]
+    if n * n * 3 <= _DENSE_LIMIT:
+        sums = [weighted_bincount(pair_key * 3 + column, v, n * n * 3).reshape(n * n, 3) for v in per_row]
+        pair_keys = np.flatnonzero(sums[0].sum(axis=1))
+        sums = [cells[pair_keys] for cells in sums]
     else:
-        unique, inverse = np.unique(key // 3, return_inverse=True)
-        pair_keys = unique
-        cells = np.zeros((len(unique), 3))
-        np.add.at(cells, (inverse, column), 1.0)
-    weights, weights_sq = _weighted_cells(battles.weights, key, size, pair_keys, inverse, column)
-    dense_rows = pair_keys if inverse is None else slice(None)
-    counts_out = cells[dense_rows]
+        pair_keys, inverse = np.unique(pair_key, return_inverse=True)
+        sums = [np.zeros((len(pair_keys), 3)) for _ in per_row]
+        for cells, v in zip(sums, per_row, strict=True):
+            np.add.at(cells, (inverse, column), 1.0 if v is None else v)
+        met = sums[0].sum(axis=1) > 0
+        pair_keys, sums = pair_keys[met], [cells[met] for cells in sums]
+    counts = sums[0]
     return PairCounts(
         n_models=n,
         first=(pair_keys // n).astype(np.int64),
         second=(pair_keys % n).astype(np.int64),
-        counts=counts_out,
-        weights=counts_out if weights is None else weights,
-        weights_sq=counts_out if weights_sq is None else weights_sq,
+        counts=counts,
+        weights=sums[1] if len(sums) > 1 else counts,
+        weights_sq=sums[2] if len(sums) > 1 else counts,
     )
 
 
-def _weighted_cells(
-    w: NDArray[np.float64] | None,
-    key: NDArray[np.int64],
-    size: int,
-    pair_keys: NDArray[np.int64],
-    inverse: NDArray[np.int64] | None,
-    column: NDArray[np.int64],
-) -> tuple[NDArray[np.float64] | None, NDArray[np.float64] | None]:
-    if w is None:
-        return None, None
-    if inverse is None:
-        sums = weighted_bincount(key, w, size).reshape(-1, 3)[pair_keys]
-        squares = weighted_bincount(key, w * w, size).reshape(-1, 3)[pair_keys]
-        return sums, squares
-    sums_sparse = np.zeros((len(pair_keys), 3))
-    squares_sparse = np.zeros((len(pair_keys), 3))
-    np.add.at(sums_sparse, (inverse, column), w)
-    np.add.at(squares_sparse, (inverse, column), w * w)
-    return sums_sparse, squares_sparse
-
-
-def weighted_bincount(index: NDArray[np.int64], weights: NDArray[np.float64], size: int) -> NDArray[np.float64]:
-    """``np.bincount`` with weights, typed as the float array it returns."""
+def weighted_bincount(index: NDArray[np.int64], weights: NDArray[np.float64] | None, size: int
+                      ) -> NDArray[np.float64]:
+    """``np.bincount`` (with weights unless ``None``) as a float array of length ``size``."""
     return np.asarray(np.bincount(index, weights, size), dtype=np.float64)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -58,7 +58,10 @@ class Problem:
 class Battles:
     """Battles between models identified by integer ids ``0 .. len(names) - 1``.
 
-    ``style_a`` and ``style_b`` hold raw per-answer style counts, shape ``(n, len(STYLE_FEATURES))``.
+    ``weights`` are relative importances of battles. ``counts``, for already aggregated data, says
+    how many identical battles each row stands for (the bootstrap resamples those battles, not
+    rows). ``style_a`` and ``style_b`` hold raw per-answer style counts, shape
+    ``(n, len(STYLE_FEATURES))``.
     """
 
     model_a: NDArray[np.int64]
@@ -70,10 +73,11 @@ class Battles:
     anony: NDArray[np.bool_] | None = None
     style_a: NDArray[np.float64] | None = None
     style_b: NDArray[np.float64] | None = None
+    counts: NDArray[np.float64] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.model_a)
-        for field in ("model_b", "outcome", "weights", "tstamp", "anony", "style_a", "style_b"):
+        for field in ("model_b", "outcome", "weights", "tstamp", "anony", "style_a", "style_b", "counts"):
             value = getattr(self, field)
             if value is not None and len(value) != n:
                 raise ValueError(f"{field} has {len(value)} entries, model_a has {n}")
@@ -84,6 +88,8 @@ class Battles:
             raise ValueError("a model cannot battle itself")
         if n and (self.outcome.min() < 0 or self.outcome.max() > 3):
             raise ValueError("outcomes must be 0 (A), 1 (B), 2 (tie) or 3 (both bad)")
+        if self.counts is not None and (np.any(self.counts < 0) or np.any(self.counts != np.round(self.counts))):
+            raise ValueError("counts must be non-negative whole numbers")
 
     def __len__(self) -> int:
         return len(self.model_a)
@@ -91,6 +97,15 @@ class Battles:
     @property
     def n_models(self) -> int:
         return len(self.names)
+
+    @property
+    def n_battles(self) -> int:
+        """The number of battles: rows, or the sum of ``counts`` for aggregated data."""
+        return len(self) if self.counts is None else int(self.counts.sum())
+
+    def frequencies(self) -> NDArray[np.float64]:
+        """How many battles each row stands for (ones unless ``counts`` is given)."""
+        return np.ones(len(self)) if self.counts is None else np.asarray(self.counts, dtype=np.float64)
 
     @property
     def has_style(self) -> bool:
@@ -112,6 +127,7 @@ class Battles:
             anony=pick(self.anony),
             style_a=pick(self.style_a),
             style_b=pick(self.style_b),
+            counts=pick(self.counts),
         )
 
 
@@ -123,7 +139,8 @@ def battles_from_records(records: Iterable[tuple[int, Mapping[str, Any]]]) -> tu
     records
         Pairs of a 1-based line number and a mapping with ``model_a``, ``model_b`` and ``winner``
         (one of ``model_a``, ``model_b``, ``tie``, ``tie (bothbad)``, ``both_bad``), optionally
-        ``tstamp``, ``anony``, ``weight`` and ``conv_metadata`` (FastChat's style counts).
+        ``tstamp``, ``anony``, ``weight``, ``count`` (identical battles the record stands for, for
+        aggregated files) and ``conv_metadata`` (FastChat's style counts).
 
     Returns
     -------
@@ -132,17 +149,17 @@ def battles_from_records(records: Iterable[tuple[int, Mapping[str, Any]]]) -> tu
         per skipped record.
     """
     ids: dict[str, int] = {}
-    rows: list[tuple[int, int, int, float, float, float, tuple[float, ...] | None]] = []
+    rows: list[_Row] = []
     problems: list[Problem] = []
     for line, record in records:
         parsed = _parse_record(record)
         if isinstance(parsed, str):
             problems.append(Problem(line, parsed))
             continue
-        name_a, name_b, outcome, weight, tstamp, anony, style = parsed
+        name_a, name_b, row = parsed
         a = ids.setdefault(name_a, len(ids))
         b = ids.setdefault(name_b, len(ids))
-        rows.append((a, b, outcome, weight, tstamp, anony, style))
+        rows.append(row._replace(a=a, b=b))
     return _battles_from_rows(rows, list(ids)), problems
 
 
@@ -211,9 +228,18 @@ def _csv_records(text: str) -> Iterable[tuple[int, Mapping[str, Any]]]:
         yield reader.line_num, {k: v for k, v in row.items() if v not in (None, "")}
 
 
-def _parse_record(
-    record: Mapping[str, Any],
-) -> tuple[str, str, int, float, float, float, tuple[float, ...] | None] | str:
+class _Row(NamedTuple):
+    a: int
+    b: int
+    outcome: int
+    weight: float
+    tstamp: float
+    anony: float
+    frequency: float
+    style: tuple[float, ...] | None
+
+
+def _parse_record(record: Mapping[str, Any]) -> tuple[str, str, _Row] | str:
     if "__invalid_json__" in record:
         return f"not valid JSON ({record['__invalid_json__']})"
     if "__not_an_object__" in record:
@@ -228,15 +254,18 @@ def _parse_record(
         return f"unknown winner {winner!r}"
     try:
         weight = _optional_float(record, "weight", 1.0)
+        count = _optional_float(record, "count", 1.0)
         tstamp = _optional_float(record, "tstamp", math.nan)
         anony = _optional_bool(record.get("anony"))
     except ValueError as error:
         return str(error)
     if not weight >= 0.0 or not math.isfinite(weight):
         return f"weight must be a finite non-negative number, got {record['weight']!r}"
+    if not count >= 0.0 or not math.isfinite(count) or count != round(count):
+        return f"count must be a non-negative whole number, got {record['count']!r}"
     metadata = record.get("conv_metadata")
     style = style_from_metadata(metadata) if isinstance(metadata, Mapping) else None
-    return name_a, name_b, int(WINNER_VALUES[winner]), weight, tstamp, anony, style
+    return name_a, name_b, _Row(0, 0, int(WINNER_VALUES[winner]), weight, tstamp, anony, count, style)
 
 
 def _optional_float(record: Mapping[str, Any], field: str, default: float) -> float:
@@ -263,26 +292,25 @@ def _optional_bool(value: Any) -> float:
     raise ValueError(f"anony is not a boolean: {value!r}")
 
 
-def _battles_from_rows(
-    rows: Sequence[tuple[int, int, int, float, float, float, tuple[float, ...] | None]], names: list[str]
-) -> Battles:
+def _battles_from_rows(rows: Sequence[_Row], names: list[str]) -> Battles:
     n = len(rows)
-    columns = list(zip(*rows, strict=True)) if rows else [()] * 7
-    weights = np.asarray(columns[3], dtype=np.float64)
-    tstamp = np.asarray(columns[4], dtype=np.float64)
-    anony = np.asarray(columns[5], dtype=np.float64)
-    styles = columns[6]
-    has_style = n > 0 and all(s is not None for s in styles)
+
+    def column(field: str) -> NDArray[np.float64]:
+        return np.asarray([getattr(row, field) for row in rows], dtype=np.float64)
+
+    weights, tstamp, anony, counts = column("weight"), column("tstamp"), column("anony"), column("frequency")
+    has_style = n > 0 and all(row.style is not None for row in rows)
     width = len(STYLE_FEATURES)
-    style = np.asarray(styles, dtype=np.float64).reshape(n, 2 * width) if has_style else None
+    style = np.asarray([row.style for row in rows], dtype=np.float64).reshape(n, 2 * width) if has_style else None
     return Battles(
-        model_a=np.asarray(columns[0], dtype=np.int64),
-        model_b=np.asarray(columns[1], dtype=np.int64),
-        outcome=np.asarray(columns[2], dtype=np.int8),
+        model_a=np.asarray([row.a for row in rows], dtype=np.int64),
+        model_b=np.asarray([row.b for row in rows], dtype=np.int64),
+        outcome=np.asarray([row.outcome for row in rows], dtype=np.int8),
         names=names,
         weights=None if np.all(weights == 1.0) else weights,
         tstamp=None if n == 0 or np.any(np.isnan(tstamp)) else tstamp,
         anony=None if n == 0 or np.any(np.isnan(anony)) else anony.astype(bool),
         style_a=None if style is None else style[:, :width],
         style_b=None if style is None else style[:, width:],
+        counts=None if np.all(counts == 1.0) else counts,
     )

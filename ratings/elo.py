@@ -31,7 +31,14 @@ def online_elo(battles: Battles, *, k: float = 4.0, initial: float = 1000.0, sca
     -------
     ndarray
         The final ratings, shape ``(n_models,)``.
+
+    Raises
+    ------
+    ValueError
+        For aggregated battles (with ``counts``): online Elo needs the battles in order.
     """
+    if battles.counts is not None:
+        raise ValueError("online Elo needs individual battles in order, not aggregated counts")
     order = np.argsort(battles.tstamp, kind="stable") if by_time and battles.tstamp is not None else None
     a = battles.model_a if order is None else battles.model_a[order]
     b = battles.model_b if order is None else battles.model_b[order]

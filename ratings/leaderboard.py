@@ -146,7 +146,7 @@ def compute_leaderboard(battles: Battles, *, ci: str = "bootstrap", rounds: int 
     """
     _check_options(ci, tie_model, style_control, battles, rounds)
     kept, dropped = _drop_rare_models(battles, min_battles)
-    if len(kept) == 0:
+    if kept.n_battles == 0:
         raise ValueError("no battles left to rate" + (f" with at least {min_battles} per model" if min_battles else ""))
     if anchor is not None and anchor[0] not in kept.names:
         raise ValueError(f"anchor model {anchor[0]!r} is not on the leaderboard")
@@ -162,11 +162,13 @@ def compute_leaderboard(battles: Battles, *, ci: str = "bootstrap", rounds: int 
     notes = list(health.notes)
     if ridge_used > 0:
         notes.append(f"ridge prior λ = {ridge_used:g} on natural-log strengths (sd {1 / math.sqrt(ridge_used):.3g})")
-    elo = online_elo(kept, k=elo_k) if elo_k is not None else None
+    elo = online_elo(kept, k=elo_k) if elo_k is not None and kept.counts is None else None
+    if elo_k is not None and elo is None:
+        notes.append("no online Elo for aggregated counts (it needs battles in order)")
     metadata = Metadata(
         method="bradley_terry_style" if style_control else "bradley_terry", tie_model=tie_model, ci=ci,
         rounds=rounds if ci == "bootstrap" else 0, seed=seed, anchor=anchor, min_battles=min_battles,
-        style_control=style_control, n_battles=len(kept), n_models=kept.n_models, ridge=ridge_used,
+        style_control=style_control, n_battles=kept.n_battles, n_models=kept.n_models, ridge=ridge_used,
         well_posed=health.well_posed, notes=notes, dropped_models=dropped, bootstrap_unconverged=unconverged,
     )
     parameters = [Parameter(name, float(v), float(lo), float(hi))
@@ -196,7 +198,8 @@ def _check_options(ci: str, tie_model: str, style_control: bool, battles: Battle
 def _drop_rare_models(battles: Battles, min_battles: int) -> tuple[Battles, list[str]]:
     # Also drops models with no battles at all, so every row has data behind it.
     n = battles.n_models
-    played = np.bincount(battles.model_a, minlength=n) + np.bincount(battles.model_b, minlength=n)
+    frequency = battles.frequencies()
+    played = np.bincount(battles.model_a, frequency, n) + np.bincount(battles.model_b, frequency, n)
     keep = played >= max(min_battles, 1)
     dropped = [battles.names[i] for i in np.flatnonzero(~keep & (played > 0))]
     if keep.all():
@@ -208,7 +211,7 @@ def _drop_rare_models(battles: Battles, min_battles: int) -> tuple[Battles, list
     return Battles(
         model_a=new_id[subset.model_a], model_b=new_id[subset.model_b], outcome=subset.outcome, names=names,
         weights=subset.weights, tstamp=subset.tstamp, anony=subset.anony, style_a=subset.style_a,
-        style_b=subset.style_b,
+        style_b=subset.style_b, counts=subset.counts,
     ), dropped
 
 

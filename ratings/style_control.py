@@ -34,6 +34,7 @@ class StyleData:
     weight: NDArray[np.float64]
     features: NDArray[np.float64]
     n_models: int
+    frequency: NDArray[np.float64] | None = None
 
 
 @dataclass(frozen=True)
@@ -52,9 +53,9 @@ def style_data(battles: Battles) -> StyleData:
     """Prepare battles that carry style counts for :func:`fit_style_control`."""
     if battles.style_a is None or battles.style_b is None:
         raise ValueError("these battles carry no style features")
-    weights = battles.weights if battles.weights is not None else np.ones(len(battles))
+    weights = battles.frequencies() * (battles.weights if battles.weights is not None else 1.0)
     return StyleData(battles.model_a, battles.model_b, _SCORE_A[battles.outcome], weights,
-                     style_differences(battles.style_a, battles.style_b), battles.n_models)
+                     style_differences(battles.style_a, battles.style_b), battles.n_models, battles.counts)
 
 
 def style_objective(params: NDArray[np.float64], data: StyleData, ridge: float = 0.0,
@@ -151,9 +152,16 @@ def bootstrap_style_control(data: StyleData, fit: StyleFit, *, rounds: int, seed
     size = len(data.model_a)
     start = np.r_[fit.strengths, fit.coefficients]
     out = np.empty((rounds, len(start)))
+    # With aggregated rows, resample the battles they stand for; each keeps its row's weight.
+    frequency = data.frequency
+    per_battle = data.weight if frequency is None else np.divide(data.weight, frequency, out=np.zeros(size),
+                                                                 where=frequency > 0)
     for i in range(rounds):
-        counts = np.bincount(rng.integers(0, size, size), minlength=size)
-        refit = fit_style_control(data, ridge=fit.ridge, weight=data.weight * counts, init=start, tol=1e-8)
+        if frequency is None:
+            draws = np.bincount(rng.integers(0, size, size), minlength=size)
+        else:
+            draws = rng.multinomial(round(float(frequency.sum())), frequency / frequency.sum())
+        refit = fit_style_control(data, ridge=fit.ridge, weight=per_battle * draws, init=start, tol=1e-8)
         out[i] = np.r_[refit.strengths, refit.coefficients]
         if progress is not None:
             progress(i + 1, rounds)

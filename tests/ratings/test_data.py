@@ -116,3 +116,12 @@ def test_anonymity_and_extra_fields_are_accepted(tmp_path):
     assert [(p.line, p.reason) for p in problems] == [(4, "anony is not a boolean: 'maybe'")]
     assert battles.anony is not None and battles.anony.tolist() == [True, False]
     assert battles.weights is not None and battles.weights.tolist() == [2.0, 0.5]
+
+
+def test_an_aggregated_file_carries_a_count_per_row(tmp_path):
+    path = tmp_path / "cells.csv"
+    path.write_text("model_a,model_b,winner,count\nx,y,model_a,30\nx,y,tie,12\ny,x,model_a,8\nx,y,model_b,2.5\n")
+    battles, problems = load_battles(path)
+    assert [(p.line, p.reason) for p in problems] == [(5, "count must be a non-negative whole number, got '2.5'")]
+    assert battles.counts is not None and battles.counts.tolist() == [30, 12, 8]
+    assert battles.n_battles == 50

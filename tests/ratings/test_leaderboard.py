@@ -104,3 +104,19 @@ def test_online_elo_follows_timestamps_and_the_update_rule():
     assert online_elo(battles, k=4)[0] == pytest.approx(x_final)
     assert online_elo(battles, k=4, by_time=False)[0] != pytest.approx(x_final)
     assert online_elo(battles).sum() == pytest.approx(2000.0)
+
+
+def test_already_aggregated_counts_give_the_same_leaderboard_as_the_battles(battles):
+    keys, counts = np.unique(np.stack([battles.model_a, battles.model_b, battles.outcome]), axis=1,
+                             return_counts=True)
+    aggregated = Battles(keys[0], keys[1], keys[2].astype(np.int8), battles.names, counts=counts.astype(float))
+    assert aggregated.n_battles == len(battles) and len(aggregated) < len(battles)
+    raw = compute_leaderboard(battles, rounds=200, seed=4)
+    cells = compute_leaderboard(aggregated, rounds=200, seed=4)
+    assert [(r.model, r.rating, r.lower, r.upper, r.wins, r.ties) for r in cells.rows] == \
+        [(r.model, r.rating, r.lower, r.upper, r.wins, r.ties) for r in raw.rows]
+    assert cells.metadata.n_battles == len(battles)
+    assert all(row.online_elo is None for row in cells.rows)
+    assert any("no online Elo" in note for note in cells.metadata.notes)
+    with pytest.raises(ValueError, match="in order"):
+        online_elo(aggregated)
