@@ -149,6 +149,8 @@ def fit_bradley_terry_batch(pairs: PairCounts, totals: NDArray[np.float64], scor
         replicates whose Newton fallback did not converge either.
     """
     n, first, second = pairs.n_models, pairs.first, pairs.second
+    if totals.shape[0] == 0:
+        return np.zeros((0, n)), 0
     m = len(first)
     incidence = sparse.csr_array(
         (np.r_[np.ones(m), -np.ones(m)], (np.r_[np.arange(m), np.arange(m)], np.r_[first, second])), shape=(m, n)

@@ -16,25 +16,69 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from ratings.aggregate import COLUMN_SCORE, PairCounts, pair_totals
+from ratings.aggregate import COLUMN_SCORE, FIRST_WINS, SECOND_WINS, TIES, PairCounts, pair_totals
 from ratings.bradley_terry import fit_bradley_terry_batch, laplacian
+from ratings.diagnostics import DEFAULT_RIDGE
 
 Progress = Callable[[int, int], None]
 """Called as ``progress(done, total)`` while replicates are fitted."""
 
-Refit = Callable[[NDArray[np.float64]], NDArray[np.float64]]
-"""Fits one replicate from its cell weights, shape ``(n_pairs, 3)``, returning strengths."""
+Refit = Callable[[NDArray[np.float64], float], NDArray[np.float64]]
+"""Fits one replicate from its cell weights, shape ``(n_pairs, 3)``, and a ridge; returns parameters."""
 
 BLOCK = 50
+AT_RISK = 40
 Z_95 = 1.959963984540054
 
 
 @dataclass(frozen=True)
 class BootstrapResult:
-    """Replicate strengths, shape ``(rounds, n_models)``, and how many replicates did not converge."""
+    """Replicate parameters, shape ``(rounds, n_params)``, and how some replicates were handled.
+
+    ``ridged`` counts replicates fitted with the ridge prior because a model in them never lost or
+    never won although the full data were well posed; ``unconverged`` counts replicates whose
+    fit did not converge even so.
+    """
 
     samples: NDArray[np.float64]
-    unconverged: int
+    unconverged: int = 0
+    ridged: int = 0
+
+
+def unbounded_replicates(pairs: PairCounts, cells: NDArray[np.float64]) -> NDArray[np.bool_]:
+    """Which replicates have a model that played but never lost, or never won (ties count as both).
+
+    Only models that lost (or won) at most ``AT_RISK`` battles in the data are checked: for the
+    others an empty count in a replicate has probability below ``exp(-AT_RISK)``, and would show
+    up as a replicate that did not converge.
+
+    Parameters
+    ----------
+    pairs
+        The pair structure.
+    cells
+        Replicate cell counts, shape ``(rounds, n_pairs, 3)``.
+
+    Returns
+    -------
+    ndarray of bool, shape ``(rounds,)``
+    """
+    n = pairs.n_models
+    scored_first = pairs.counts[:, FIRST_WINS] + pairs.counts[:, TIES]
+    scored_second = pairs.counts[:, SECOND_WINS] + pairs.counts[:, TIES]
+    scored = np.bincount(pairs.first, scored_first, n) + np.bincount(pairs.second, scored_second, n)
+    conceded = np.bincount(pairs.first, scored_second, n) + np.bincount(pairs.second, scored_first, n)
+    at_risk = np.flatnonzero(np.minimum(scored, conceded) <= AT_RISK)
+    unbounded = np.zeros(cells.shape[0], dtype=bool)
+    scores_of_first = [FIRST_WINS, TIES]
+    scores_of_second = [SECOND_WINS, TIES]
+    for model in at_risk:
+        mine, theirs = cells[:, pairs.first == model], cells[:, pairs.second == model]
+        model_scored = mine[:, :, scores_of_first].sum(axis=(1, 2)) + theirs[:, :, scores_of_second].sum(axis=(1, 2))
+        model_conceded = mine[:, :, scores_of_second].sum(axis=(1, 2)) + theirs[:, :, scores_of_first].sum(axis=(1, 2))
+        played = model_scored + model_conceded > 0
+        unbounded |= played & ((model_scored == 0) | (model_conceded == 0))
+    return unbounded
 
 
 def resample_cells(pairs: PairCounts, rounds: int, rng: np.random.Generator) -> NDArray[np.float64]:
@@ -77,35 +121,51 @@ def bootstrap_bradley_terry(pairs: PairCounts, strengths: NDArray[np.float64], *
     BootstrapResult
     """
 
-    def block(size: int, rng: np.random.Generator) -> tuple[NDArray[np.float64], int]:
+    def block(size: int, rng: np.random.Generator) -> BootstrapResult:
         cells = resample_cells(pairs, size, rng)
-        return fit_bradley_terry_batch(pairs, cells.sum(axis=2), cells @ COLUMN_SCORE, strengths, ridge=ridge)
+        totals, scores = cells.sum(axis=2), cells @ COLUMN_SCORE
+        unbounded = unbounded_replicates(pairs, cells) if ridge == 0 else np.zeros(size, dtype=bool)
+        samples = np.empty((size, pairs.n_models))
+        samples[~unbounded], unconverged = fit_bradley_terry_batch(
+            pairs, totals[~unbounded], scores[~unbounded], strengths, ridge=ridge)
+        if unbounded.any():
+            # The chord steps suit replicates near the full-data fit; these go straight to Newton.
+            samples[unbounded], more = fit_bradley_terry_batch(
+                pairs, totals[unbounded], scores[unbounded], strengths, ridge=DEFAULT_RIDGE, chord_iterations=0)
+            unconverged += more
+        return BootstrapResult(samples, unconverged, int(unbounded.sum()))
 
     return _run_blocks(block, rounds, seed, workers, progress)
 
 
-def bootstrap_refit(pairs: PairCounts, refit: Refit, *, rounds: int = 1000, seed: int = 0, workers: int = 1,
-                    progress: Progress | None = None) -> BootstrapResult:
-    """Bootstrap any model fitted on pair counts, one replicate at a time (e.g. Davidson)."""
+def bootstrap_refit(pairs: PairCounts, refit: Refit, *, rounds: int = 1000, seed: int = 0, ridge: float = 0.0,
+                    workers: int = 1, progress: Progress | None = None) -> BootstrapResult:
+    """Bootstrap any model fitted on pair counts, one replicate at a time (e.g. Davidson).
 
-    def block(size: int, rng: np.random.Generator) -> tuple[NDArray[np.float64], int]:
+    ``refit(cells, ridge)`` fits one replicate; replicates in which a model never lost or never won
+    get :data:`ratings.diagnostics.DEFAULT_RIDGE` when ``ridge`` is 0.
+    """
+
+    def block(size: int, rng: np.random.Generator) -> BootstrapResult:
         cells = resample_cells(pairs, size, rng)
-        return np.stack([refit(c) for c in cells]), 0
+        unbounded = unbounded_replicates(pairs, cells) if ridge == 0 else np.zeros(size, dtype=bool)
+        samples = [refit(c, DEFAULT_RIDGE if u else ridge) for c, u in zip(cells, unbounded, strict=True)]
+        return BootstrapResult(np.stack(samples), 0, int(unbounded.sum()))
 
     return _run_blocks(block, rounds, seed, workers, progress)
 
 
-def _run_blocks(block: Callable[[int, np.random.Generator], tuple[NDArray[np.float64], int]], rounds: int,
-                seed: int, workers: int, progress: Progress | None) -> BootstrapResult:
+def _run_blocks(block: Callable[[int, np.random.Generator], BootstrapResult], rounds: int, seed: int, workers: int,
+                progress: Progress | None) -> BootstrapResult:
     sizes = [min(BLOCK, rounds - start) for start in range(0, rounds, BLOCK)]
     children = np.random.SeedSequence(seed).spawn(len(sizes))
-    results: list[tuple[NDArray[np.float64], int]] = []
+    results: list[BootstrapResult] = []
     done = 0
 
-    def report(result: tuple[NDArray[np.float64], int]) -> None:
+    def report(result: BootstrapResult) -> None:
         nonlocal done
         results.append(result)
-        done += len(result[0])
+        done += len(result.samples)
         if progress is not None:
             progress(done, rounds)
 
@@ -118,8 +178,9 @@ def _run_blocks(block: Callable[[int, np.random.Generator], tuple[NDArray[np.flo
             for result in pool.map(lambda job: block(*job), jobs):
                 report(result)
     if not results:
-        return BootstrapResult(np.zeros((0, 0)), 0)
-    return BootstrapResult(np.concatenate([r[0] for r in results]), sum(r[1] for r in results))
+        return BootstrapResult(np.zeros((0, 0)))
+    return BootstrapResult(np.concatenate([r.samples for r in results]), sum(r.unconverged for r in results),
+                           sum(r.ridged for r in results))
 
 
 def sandwich_bradley_terry(pairs: PairCounts, strengths: NDArray[np.float64], ridge: float = 0.0

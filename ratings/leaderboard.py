@@ -19,7 +19,14 @@ from ratings.bradley_terry import ELO_PER_NAT
 from ratings.data import Battles
 from ratings.diagnostics import DEFAULT_RIDGE, WellPosedness, check_well_posed
 from ratings.elo import online_elo
-from ratings.intervals import Progress, anchor_covariance, normal_intervals, percentile_intervals, rank_upper_bound
+from ratings.intervals import (
+    BootstrapResult,
+    Progress,
+    anchor_covariance,
+    normal_intervals,
+    percentile_intervals,
+    rank_upper_bound,
+)
 from ratings.matrices import battle_count_matrix, predicted_win_rate_matrix, win_rate_matrix
 from ratings.models import FittedModel, fit_model
 
@@ -74,6 +81,7 @@ class Metadata:
     notes: list[str]
     dropped_models: list[str]
     bootstrap_unconverged: int = 0
+    bootstrap_ridged: int = 0
     scale: str = "Elo: 400 points per factor of 10 in odds"
 
 
@@ -156,20 +164,16 @@ def compute_leaderboard(battles: Battles, *, ci: str = "bootstrap", rounds: int 
     model = fit_model(kept, pairs, tie_model=tie_model, style_control=style_control, ridge=ridge_used)
     anchor_id = None if anchor is None else kept.names.index(anchor[0])
     ratings = _to_elo(model.strengths[None, :], anchor_id, anchor)[0]
-    lower, upper, extra_bounds, unconverged = _intervals(
+    lower, upper, extra_bounds, boot = _intervals(
         model, ratings, ci, rounds, seed, anchor_id, anchor, workers or min(4, os.cpu_count() or 1), progress
     )
-    notes = list(health.notes)
-    if ridge_used > 0:
-        notes.append(f"ridge prior λ = {ridge_used:g} on natural-log strengths (sd {1 / math.sqrt(ridge_used):.3g})")
-    elo = online_elo(kept, k=elo_k) if elo_k is not None and kept.counts is None else None
-    if elo_k is not None and elo is None:
-        notes.append("no online Elo for aggregated counts (it needs battles in order)")
+    notes, elo = _notes_and_elo(kept, health, ridge_used, boot, elo_k)
     metadata = Metadata(
         method="bradley_terry_style" if style_control else "bradley_terry", tie_model=tie_model, ci=ci,
         rounds=rounds if ci == "bootstrap" else 0, seed=seed, anchor=anchor, min_battles=min_battles,
         style_control=style_control, n_battles=kept.n_battles, n_models=kept.n_models, ridge=ridge_used,
-        well_posed=health.well_posed, notes=notes, dropped_models=dropped, bootstrap_unconverged=unconverged,
+        well_posed=health.well_posed, notes=notes, dropped_models=dropped, bootstrap_unconverged=boot.unconverged,
+        bootstrap_ridged=boot.ridged,
     )
     parameters = [Parameter(name, float(v), float(lo), float(hi))
                   for name, v, lo, hi in zip(model.extra_names, model.extra_values, *extra_bounds, strict=True)]
@@ -180,6 +184,22 @@ def compute_leaderboard(battles: Battles, *, ci: str = "bootstrap", rounds: int 
         decisive_win_rates=win_rate_matrix(pairs, ties="exclude"),
         predicted_win_rates=predicted_win_rate_matrix(ratings),
     )
+
+
+def _notes_and_elo(kept: Battles, health: WellPosedness, ridge: float, boot: BootstrapResult,
+                   elo_k: float | None) -> tuple[list[str], NDArray[np.float64] | None]:
+    notes = list(health.notes)
+    if ridge > 0:
+        notes.append(f"ridge prior λ = {ridge:g} on natural-log strengths (sd {1 / math.sqrt(ridge):.3g})")
+    if boot.ridged:
+        notes.append(f"{boot.ridged} bootstrap replicates had a model that never lost or never won; they were "
+                     f"fitted with the ridge prior λ = {DEFAULT_RIDGE:g}")
+    if boot.unconverged:
+        notes.append(f"{boot.unconverged} bootstrap replicates did not converge")
+    elo = online_elo(kept, k=elo_k) if elo_k is not None and kept.counts is None else None
+    if elo_k is not None and elo is None:
+        notes.append("no online Elo for aggregated counts (it needs battles in order)")
+    return notes, elo
 
 
 def _check_options(ci: str, tie_model: str, style_control: bool, battles: Battles, rounds: int) -> None:
@@ -225,24 +245,26 @@ def _to_elo(strengths: NDArray[np.float64], anchor_id: int | None, anchor: tuple
 
 def _intervals(model: FittedModel, ratings: NDArray[np.float64], ci: str, rounds: int, seed: int,
                anchor_id: int | None, anchor: tuple[str, float] | None, workers: int, progress: Progress | None
-               ) -> tuple[NDArray[np.float64], NDArray[np.float64], tuple[NDArray[np.float64], ...], int]:
+               ) -> tuple[NDArray[np.float64], NDArray[np.float64], tuple[NDArray[np.float64], ...], BootstrapResult]:
     n = len(ratings)
     extras = np.asarray(model.extra_values, dtype=np.float64)
+    no_bootstrap = BootstrapResult(np.zeros((0, n)))
     if ci == "none":
-        return ratings.copy(), ratings.copy(), (extras, extras), 0
+        return ratings.copy(), ratings.copy(), (extras, extras), no_bootstrap
     if ci == "sandwich":
         covariance = model.sandwich()
         strength_cov = anchor_covariance(covariance[:n, :n], anchor_id) * ELO_PER_NAT**2
         lower, upper = normal_intervals(ratings, strength_cov)
         extra_lo, extra_hi = normal_intervals(extras, covariance[n:, n:])
-        return lower, upper, (extra_lo, extra_hi), 0
-    samples, unconverged = model.bootstrap(rounds, seed, workers, progress)
+        return lower, upper, (extra_lo, extra_hi), no_bootstrap
+    result = model.bootstrap(rounds, seed, workers, progress)
+    samples = result.samples
     lower, upper = percentile_intervals(_to_elo(samples[:, :n], anchor_id, anchor))
     if len(extras):
         extra_lo, extra_hi = percentile_intervals(samples[:, n:])
     else:
         extra_lo, extra_hi = extras, extras
-    return lower, upper, (extra_lo, extra_hi), unconverged
+    return lower, upper, (extra_lo, extra_hi), result
 
 
 def _rows(names: list[str], pairs: PairCounts, ratings: NDArray[np.float64], lower: NDArray[np.float64],

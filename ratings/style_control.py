@@ -16,7 +16,8 @@ from numpy.typing import NDArray
 from scipy.special import expit, log_expit
 
 from ratings.data import Battles
-from ratings.intervals import sandwich_from_parts
+from ratings.diagnostics import DEFAULT_RIDGE
+from ratings.intervals import BootstrapResult, sandwich_from_parts
 from ratings.newton import newton_minimize
 from ratings.style import style_differences
 
@@ -140,13 +141,16 @@ def sandwich_style_control(data: StyleData, fit: StyleFit) -> NDArray[np.float64
 
 
 def bootstrap_style_control(data: StyleData, fit: StyleFit, *, rounds: int, seed: int,
-                            progress: Callable[[int, int], None] | None = None) -> NDArray[np.float64]:
+                            progress: Callable[[int, int], None] | None = None) -> BootstrapResult:
     """Bootstrap ``(r, β)`` by resampling battles with replacement, warm-started from ``fit``.
+
+    Replicates in which a model never lost or never won get :data:`ratings.diagnostics.DEFAULT_RIDGE`
+    when the full fit had none.
 
     Returns
     -------
-    ndarray
-        Shape ``(rounds, n_models + n_features)``.
+    BootstrapResult
+        Samples of shape ``(rounds, n_models + n_features)``.
     """
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed)))
     size = len(data.model_a)
@@ -156,13 +160,28 @@ def bootstrap_style_control(data: StyleData, fit: StyleFit, *, rounds: int, seed
     frequency = data.frequency
     per_battle = data.weight if frequency is None else np.divide(data.weight, frequency, out=np.zeros(size),
                                                                  where=frequency > 0)
+    ridged = unconverged = 0
     for i in range(rounds):
         if frequency is None:
             draws = np.bincount(rng.integers(0, size, size), minlength=size)
         else:
             draws = rng.multinomial(round(float(frequency.sum())), frequency / frequency.sum())
-        refit = fit_style_control(data, ridge=fit.ridge, weight=per_battle * draws, init=start, tol=1e-8)
+        ridge = fit.ridge
+        if ridge == 0 and _unbounded(data, draws):
+            ridge, ridged = DEFAULT_RIDGE, ridged + 1
+        refit = fit_style_control(data, ridge=ridge, weight=per_battle * draws, init=start, tol=1e-8)
+        unconverged += not refit.converged
         out[i] = np.r_[refit.strengths, refit.coefficients]
         if progress is not None:
             progress(i + 1, rounds)
-    return out
+    return BootstrapResult(out, unconverged, ridged)
+
+
+def _unbounded(data: StyleData, draws: NDArray[np.int64]) -> bool:
+    n, a, b = data.n_models, data.model_a, data.model_b
+    a_scored = draws * (data.score > 0)
+    b_scored = draws * (data.score < 1)
+    scored = np.bincount(a, a_scored, n) + np.bincount(b, b_scored, n)
+    conceded = np.bincount(a, b_scored, n) + np.bincount(b, a_scored, n)
+    games = np.bincount(a, draws, n) + np.bincount(b, draws, n)
+    return bool(np.any((games > 0) & ((scored == 0) | (conceded == 0))))

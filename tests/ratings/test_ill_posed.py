@@ -62,3 +62,20 @@ def test_well_posed_data_gets_no_ridge_and_no_notes():
     assert board.metadata.well_posed
     assert board.metadata.ridge == 0.0
     assert board.metadata.notes == []
+
+
+def test_bootstrap_replicates_where_a_rare_model_never_lost_are_fitted_with_the_ridge_and_counted():
+    rng = np.random.default_rng(8)
+    common = [(int(i), int(j), int(o)) for i, j, o in
+              zip(rng.integers(0, 3, 600), rng.integers(1, 3, 600), rng.integers(0, 3, 600), strict=True)]
+    common = [(i, (i + j) % 3, o) for i, j, o in common]
+    rare = [(3, 0, 0), (3, 1, 0), (2, 3, 0), (3, 2, 0)]  # one loss in four battles
+    battles = battles_from(common + rare, ["a", "b", "c", "rare"])
+    board = compute_leaderboard(battles, rounds=200, seed=1)
+    assert board.metadata.well_posed and board.metadata.ridge == 0.0
+    # The loss cell is empty in about exp(-1) of the replicates.
+    assert 40 < board.metadata.bootstrap_ridged < 110
+    assert board.metadata.bootstrap_unconverged == 0
+    assert any("never lost or never won" in note for note in board.metadata.notes)
+    rare_row = next(row for row in board.rows if row.model == "rare")
+    assert np.isfinite(rare_row.upper) and rare_row.upper > rare_row.rating
