@@ -127,7 +127,7 @@ def fit_bradley_terry_batch(pairs: PairCounts, totals: NDArray[np.float64], scor
     Every replicate starts from ``init`` and takes chord steps, Newton steps that reuse the
     Hessian at ``init``: replicates are close to the data they were drawn from, so the factor is
     nearly right and each step costs one pass over the pairs. Replicates still moving after
-    ``chord_iterations`` steps finish with full Newton.
+    ``chord_iterations`` steps, or whose steps stop shrinking, finish with full Newton.
 
     Parameters
     ----------
@@ -163,22 +163,31 @@ def fit_bradley_terry_batch(pairs: PairCounts, totals: NDArray[np.float64], scor
     done = np.repeat(start[:, None], totals.shape[0], axis=1)
     active = np.arange(totals.shape[0])
     r, t, s = done.copy(), t_cols, s_cols
+    previous = np.full(len(active), np.inf)
+    stalled: list[int] = []
     for _ in range(chord_iterations):
         residual = _sigmoid_inplace(incidence @ r)
         residual *= t
         residual -= s
         step = inverse @ (incidence.T @ residual + ridge * r + r.sum(axis=0))
         r -= step
-        moving = np.abs(step).max(axis=0) >= tol
+        size = np.abs(step).max(axis=0)
+        # A step that grew (or is not finite) means the shared factor is too far off for this
+        # replicate: hand it to Newton from the start instead.
+        growing = ~(size < previous)
+        r[:, growing] = start[:, None]
+        stalled.extend(active[growing].tolist())
         done[:, active] = r
-        if not moving.all():
+        keep = (size >= tol) & ~growing
+        if not keep.all():
             # Compact only when some replicate stopped, so most iterations copy nothing.
-            active, r, t, s = active[moving], r[:, moving], t[:, moving], s[:, moving]
+            active, r, t, s = active[keep], r[:, keep], t[:, keep], s[:, keep]
+        previous = size[keep]
         if not len(active):
             break
     r = done
     unconverged = 0
-    for k in active:
+    for k in [*active.tolist(), *stalled]:
         objective = partial(_objective, first=first, second=second, totals=t_cols[:, k], scores=s_cols[:, k],
                             ridge=ridge)
         result = newton_minimize(objective, r[:, k], tol=tol)

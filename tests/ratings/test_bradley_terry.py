@@ -100,3 +100,16 @@ def test_the_batch_fit_finishes_replicates_far_from_the_start_with_newton(battle
     batch, unconverged = fit_bradley_terry_batch(pairs, totals[None], scores[None], far, chord_iterations=1)
     assert unconverged == 0
     np.testing.assert_allclose(batch[0], fit_bradley_terry(pairs).strengths, atol=1e-9)
+
+
+def test_the_batch_fit_is_exact_even_for_replicates_unlike_the_starting_data(battles):
+    pairs = aggregate(battles)
+    full = fit_bradley_terry(pairs)
+    flipped = pairs.counts[:, [1, 0, 2]]  # every result reversed: the ratings flip sign
+    lopsided = pairs.counts * np.where(np.arange(pairs.n_pairs) % 7 == 0, 50.0, 0.2)[:, None]
+    cells = np.stack([flipped, lopsided])
+    batch, unconverged = fit_bradley_terry_batch(pairs, cells.sum(axis=2), cells @ np.array([1, 0, 0.5]),
+                                                 full.strengths)
+    assert unconverged == 0
+    np.testing.assert_allclose(batch[0], -full.strengths, atol=1e-9)
+    np.testing.assert_allclose(batch[1], fit_bradley_terry(pairs.with_weights(lopsided)).strengths, atol=1e-9)
