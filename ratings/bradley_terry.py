@@ -165,9 +165,14 @@ def fit_bradley_terry_batch(pairs: PairCounts, totals: NDArray[np.float64], scor
     r, t, s = done.copy(), t_cols, s_cols
     previous = np.full(len(active), np.inf)
     stalled: list[int] = []
-    for _ in range(chord_iterations):
-        residual = _sigmoid_inplace(incidence @ r)
-        residual *= t
+    shared_start = expit(start[first] - start[second])[:, None]
+    for iteration in range(chord_iterations):
+        # Every replicate starts at the same point, so the first pass shares one sigmoid.
+        if iteration == 0:
+            residual = t * shared_start
+        else:
+            residual = _sigmoid_inplace(incidence @ r)
+            residual *= t
         residual -= s
         step = inverse @ (incidence.T @ residual + ridge * r + r.sum(axis=0))
         r -= step
