@@ -1,0 +1,151 @@
+"""Command line: ``python -m ratings BATTLES_FILE [options]`` prints the leaderboard.
+
+Diagnostics (skipped records, notes about the data, the progress bar) go to standard error, so
+standard output holds only the table, CSV or JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import TextIO
+
+from ratings.data import Problem, load_battles
+from ratings.intervals import Progress
+from ratings.leaderboard import CI_METHODS, TIE_MODELS, Leaderboard, compute_leaderboard
+
+COLUMNS = ("model", "rating", "lower", "upper", "rank_ub", "battles", "wins", "losses", "ties")
+MAX_PROBLEMS_SHOWN = 20
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m ratings``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m ratings",
+        description="Bradley–Terry leaderboard with confidence intervals from a FastChat-format battle file "
+        "(JSON list, JSON lines or CSV with model_a, model_b, winner).",
+    )
+    parser.add_argument("battles_file", help="battle file: .json, .jsonl or .csv")
+    parser.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
+    parser.add_argument("-o", "--output", help="write to this file instead of standard output")
+    parser.add_argument("--ci", choices=CI_METHODS, default="bootstrap", help="confidence interval method")
+    parser.add_argument("--rounds", type=int, default=1000, help="bootstrap rounds (default 1000)")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    parser.add_argument("--anchor", metavar="MODEL=RATING", type=_anchor,
+                        help="pin one model's rating instead of centring the mean at 1000")
+    parser.add_argument("--tie-model", choices=TIE_MODELS, default="half",
+                        help="ties count half a win each way, or Davidson's tie parameter")
+    parser.add_argument("--min-battles", type=int, default=0, help="leave out models with fewer battles")
+    parser.add_argument("--style-control", action="store_true",
+                        help="control for answer length and Markdown (needs FastChat conv_metadata)")
+    parser.add_argument("--workers", type=int, default=None, help="bootstrap threads (results do not depend on it)")
+    parser.add_argument("--no-progress", action="store_true", help="never draw a progress bar")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 1 no usable battles or bad options)."""
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    args = build_parser().parse_args(argv)
+    try:
+        battles, problems = load_battles(args.battles_file)
+    except (OSError, ValueError) as error:
+        print(f"error: {args.battles_file}: {error}", file=err)
+        return 1
+    _report_problems(problems, args.battles_file, err)
+    if len(battles) == 0:
+        print("error: no usable battles", file=err)
+        return 1
+    show_progress = not args.no_progress and err.isatty() and args.ci == "bootstrap"
+    try:
+        board = compute_leaderboard(
+            battles, ci=args.ci, rounds=args.rounds, seed=args.seed, anchor=args.anchor, tie_model=args.tie_model,
+            min_battles=args.min_battles, style_control=args.style_control, workers=args.workers,
+            progress=_progress_bar(err) if show_progress else None,
+        )
+    except ValueError as error:
+        print(f"error: {error}", file=err)
+        return 1
+    if board.metadata.dropped_models:
+        print(f"note: left out with fewer than {args.min_battles} battles: {', '.join(board.metadata.dropped_models)}",
+              file=err)
+    for note in board.metadata.notes:
+        print(f"note: {note}", file=err)
+    text = render(board, args.format)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+    else:
+        out.write(text)
+    return 0
+
+
+def render(board: Leaderboard, output_format: str) -> str:
+    """The leaderboard as ``table``, ``csv`` or ``json`` text."""
+    if output_format == "json":
+        return json.dumps(board.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    if output_format == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(COLUMNS)
+        for row in board.rows:
+            writer.writerow([row.model, repr(row.rating), repr(row.lower), repr(row.upper), row.rank_ub,
+                             row.battles, row.wins, row.losses, row.ties])
+        return buffer.getvalue()
+    return _table(board)
+
+
+def _table(board: Leaderboard) -> str:
+    width = max([len("model"), *(len(row.model) for row in board.rows)])
+    lines = [f"{'rank':>4}  {'model':<{width}}  {'rating':>7}  {'95% CI':>17}  {'battles':>7}  "
+             f"{'wins':>6}  {'losses':>6}  {'ties':>6}  flags"]
+    for row in board.rows:
+        interval = f"{row.lower:7.1f} – {row.upper:7.1f}"
+        lines.append(f"{row.rank_ub:>4}  {row.model:<{width}}  {row.rating:7.1f}  {interval:>17}  {row.battles:>7}  "
+                     f"{row.wins:>6}  {row.losses:>6}  {row.ties:>6}  {','.join(row.flags)}".rstrip())
+    meta = board.metadata
+    summary = f"{meta.n_battles} battles, {meta.n_models} models; Bradley–Terry ({meta.tie_model} ties)"
+    if meta.ci == "bootstrap":
+        summary += f", {meta.rounds}-round bootstrap, seed {meta.seed}"
+    elif meta.ci == "sandwich":
+        summary += ", sandwich intervals"
+    lines.append(summary)
+    lines.extend(f"{p.name} = {p.value:.4f} [{p.lower:.4f}, {p.upper:.4f}]" for p in board.parameters)
+    return "\n".join(lines) + "\n"
+
+
+def _anchor(text: str) -> tuple[str, float]:
+    name, sep, rating = text.rpartition("=")
+    try:
+        if not sep or not name:
+            raise ValueError
+        return name, float(rating)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MODEL=RATING, got {text!r}") from None
+
+
+def _report_problems(problems: list[Problem], path: str, err: TextIO) -> None:
+    for problem in problems[:MAX_PROBLEMS_SHOWN]:
+        print(f"{path}:{problem.line}: skipped: {problem.reason}", file=err)
+    if len(problems) > MAX_PROBLEMS_SHOWN:
+        print(f"{path}: {len(problems) - MAX_PROBLEMS_SHOWN} more records skipped", file=err)
+
+
+def _progress_bar(err: TextIO) -> Progress:
+    started = time.monotonic()
+
+    def draw(done: int, total: int) -> None:
+        filled = 30 * done // max(total, 1)
+        elapsed = time.monotonic() - started
+        err.write(f"\rbootstrap [{'#' * filled}{'.' * (30 - filled)}] {done}/{total} {elapsed:5.1f}s")
+        if done >= total:
+            err.write("\n")
+        err.flush()
+
+    return draw

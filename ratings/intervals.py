@@ -1,0 +1,253 @@
+"""Confidence intervals: the bootstrap over aggregated counts and the sandwich estimator.
+
+The bootstrap draws each replicate's cell counts from a multinomial with the observed cell
+frequencies and as many battles as the data; that is exactly the distribution of counts after
+resampling battles with replacement, without touching the battles. Replicates come in fixed
+blocks, each with its own child of the seed, so results are bit-for-bit the same for a seed
+whatever the number of worker threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ratings.aggregate import COLUMN_SCORE, FIRST_WINS, SECOND_WINS, TIES, PairCounts, pair_totals
+from ratings.bradley_terry import fit_bradley_terry_batch, laplacian
+from ratings.diagnostics import DEFAULT_RIDGE
+
+Progress = Callable[[int, int], None]
+"""Called as ``progress(done, total)`` while replicates are fitted."""
+
+Refit = Callable[[NDArray[np.float64], float], NDArray[np.float64]]
+"""Fits one replicate from its cell weights, shape ``(n_pairs, 3)``, and a ridge; returns parameters."""
+
+BLOCK = 50
+AT_RISK = 40
+Z_95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    """Replicate parameters, shape ``(rounds, n_params)``, and how some replicates were handled.
+
+    ``ridged`` counts replicates fitted with the ridge prior because a model in them never lost or
+    never won although the full data were well posed; ``unconverged`` counts replicates whose
+    fit did not converge even so.
+    """
+
+    samples: NDArray[np.float64]
+    unconverged: int = 0
+    ridged: int = 0
+
+
+def unbounded_replicates(pairs: PairCounts, cells: NDArray[np.float64]) -> NDArray[np.bool_]:
+    """Which replicates have a model that played but never lost, or never won (ties count as both).
+
+    Only models that lost (or won) at most ``AT_RISK`` battles in the data are checked: for the
+    others an empty count in a replicate has probability below ``exp(-AT_RISK)``, and would show
+    up as a replicate that did not converge.
+
+    Parameters
+    ----------
+    pairs
+        The pair structure.
+    cells
+        Replicate cell counts, shape ``(rounds, n_pairs, 3)``.
+
+    Returns
+    -------
+    ndarray of bool, shape ``(rounds,)``
+    """
+    n = pairs.n_models
+    scored_first = pairs.counts[:, FIRST_WINS] + pairs.counts[:, TIES]
+    scored_second = pairs.counts[:, SECOND_WINS] + pairs.counts[:, TIES]
+    scored = np.bincount(pairs.first, scored_first, n) + np.bincount(pairs.second, scored_second, n)
+    conceded = np.bincount(pairs.first, scored_second, n) + np.bincount(pairs.second, scored_first, n)
+    at_risk = np.flatnonzero(np.minimum(scored, conceded) <= AT_RISK)
+    unbounded = np.zeros(cells.shape[0], dtype=bool)
+    scores_of_first = [FIRST_WINS, TIES]
+    scores_of_second = [SECOND_WINS, TIES]
+    for model in at_risk:
+        mine, theirs = cells[:, pairs.first == model], cells[:, pairs.second == model]
+        model_scored = mine[:, :, scores_of_first].sum(axis=(1, 2)) + theirs[:, :, scores_of_second].sum(axis=(1, 2))
+        model_conceded = mine[:, :, scores_of_second].sum(axis=(1, 2)) + theirs[:, :, scores_of_first].sum(axis=(1, 2))
+        played = model_scored + model_conceded > 0
+        unbounded |= played & ((model_scored == 0) | (model_conceded == 0))
+    return unbounded
+
+
+def resample_cells(pairs: PairCounts, rounds: int, rng: np.random.Generator) -> NDArray[np.float64]:
+    """Draw ``rounds`` bootstrap replicates of the weighted cell counts, shape ``(rounds, n_pairs, 3)``.
+
+    Battles are resampled with replacement; a resampled battle keeps the mean weight of its cell.
+    """
+    flat = pairs.counts.ravel()
+    nonzero = np.flatnonzero(flat)
+    battles = round(float(flat.sum()))
+    draws = rng.multinomial(battles, flat[nonzero] / flat[nonzero].sum(), size=rounds)
+    mean_weight = pairs.weights.ravel()[nonzero] / flat[nonzero]
+    cells = np.zeros((rounds, flat.size))
+    cells[:, nonzero] = draws * mean_weight
+    return cells.reshape(rounds, pairs.n_pairs, 3)
+
+
+def bootstrap_bradley_terry(pairs: PairCounts, strengths: NDArray[np.float64], *, rounds: int = 1000,
+                            seed: int = 0, ridge: float = 0.0, workers: int = 1,
+                            progress: Progress | None = None) -> BootstrapResult:
+    """Bootstrap Bradley–Terry strengths (ties as half), vectorised over replicates.
+
+    Parameters
+    ----------
+    pairs
+        Aggregated battles.
+    strengths
+        The full-data fit; every replicate starts from it.
+    rounds, seed
+        Number of replicates and the seed of ``numpy.random.SeedSequence``.
+    ridge
+        The ridge of the full-data fit, applied to every replicate.
+    workers
+        Threads; the result does not depend on it.
+    progress
+        Optional callback ``progress(done, rounds)``.
+
+    Returns
+    -------
+    BootstrapResult
+    """
+
+    def block(size: int, rng: np.random.Generator) -> BootstrapResult:
+        cells = resample_cells(pairs, size, rng)
+        totals, scores = cells.sum(axis=2), cells @ COLUMN_SCORE
+        unbounded = unbounded_replicates(pairs, cells) if ridge == 0 else np.zeros(size, dtype=bool)
+        samples = np.empty((size, pairs.n_models))
+        samples[~unbounded], unconverged = fit_bradley_terry_batch(
+            pairs, totals[~unbounded], scores[~unbounded], strengths, ridge=ridge)
+        if unbounded.any():
+            # The chord steps suit replicates near the full-data fit; these go straight to Newton.
+            samples[unbounded], more = fit_bradley_terry_batch(
+                pairs, totals[unbounded], scores[unbounded], strengths, ridge=DEFAULT_RIDGE, chord_iterations=0)
+            unconverged += more
+        return BootstrapResult(samples, unconverged, int(unbounded.sum()))
+
+    return _run_blocks(block, rounds, seed, workers, progress)
+
+
+def bootstrap_refit(pairs: PairCounts, refit: Refit, *, rounds: int = 1000, seed: int = 0, ridge: float = 0.0,
+                    workers: int = 1, progress: Progress | None = None) -> BootstrapResult:
+    """Bootstrap any model fitted on pair counts, one replicate at a time (e.g. Davidson).
+
+    ``refit(cells, ridge)`` fits one replicate; replicates in which a model never lost or never won
+    get :data:`ratings.diagnostics.DEFAULT_RIDGE` when ``ridge`` is 0.
+    """
+
+    def block(size: int, rng: np.random.Generator) -> BootstrapResult:
+        cells = resample_cells(pairs, size, rng)
+        unbounded = unbounded_replicates(pairs, cells) if ridge == 0 else np.zeros(size, dtype=bool)
+        samples = [refit(c, DEFAULT_RIDGE if u else ridge) for c, u in zip(cells, unbounded, strict=True)]
+        return BootstrapResult(np.stack(samples), 0, int(unbounded.sum()))
+
+    return _run_blocks(block, rounds, seed, workers, progress)
+
+
+def _run_blocks(block: Callable[[int, np.random.Generator], BootstrapResult], rounds: int, seed: int, workers: int,
+                progress: Progress | None) -> BootstrapResult:
+    sizes = [min(BLOCK, rounds - start) for start in range(0, rounds, BLOCK)]
+    children = np.random.SeedSequence(seed).spawn(len(sizes))
+    results: list[BootstrapResult] = []
+    done = 0
+
+    def report(result: BootstrapResult) -> None:
+        nonlocal done
+        results.append(result)
+        done += len(result.samples)
+        if progress is not None:
+            progress(done, rounds)
+
+    jobs = [(size, np.random.Generator(np.random.PCG64(child))) for size, child in zip(sizes, children, strict=True)]
+    if workers <= 1:
+        for size, rng in jobs:
+            report(block(size, rng))
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for result in pool.map(lambda job: block(*job), jobs):
+                report(result)
+    if not results:
+        return BootstrapResult(np.zeros((0, 0)))
+    return BootstrapResult(np.concatenate([r.samples for r in results]), sum(r.unconverged for r in results),
+                           sum(r.ridged for r in results))
+
+
+def sandwich_bradley_terry(pairs: PairCounts, strengths: NDArray[np.float64], ridge: float = 0.0
+                           ) -> NDArray[np.float64]:
+    """Robust (sandwich) covariance ``H⁻¹ J H⁻¹`` of Bradley–Terry strengths, ties as half.
+
+    ``J`` sums the outer products of per-battle scores, computed per cell as
+    ``Σ weight² · (y - p)²`` on each pair's edge; ``H`` is the Hessian of the negative
+    log-likelihood (plus the ridge). Both are Laplacians, so the covariance is taken in the
+    sum-to-zero gauge of the strengths.
+
+    Returns
+    -------
+    ndarray
+        Covariance of the strengths in natural-log units², shape ``(n_models, n_models)``.
+    """
+    n = pairs.n_models
+    totals, _ = pair_totals(pairs)
+    p = 1.0 / (1.0 + np.exp(-(strengths[pairs.first] - strengths[pairs.second])))
+    meat_w = pairs.weights_sq @ COLUMN_SCORE**2 - 2 * p * (pairs.weights_sq @ COLUMN_SCORE)
+    meat_w += p * p * pairs.weights_sq.sum(axis=1)
+    bread = laplacian(pairs.first, pairs.second, totals * p * (1 - p), n) + ridge * np.eye(n)
+    meat = laplacian(pairs.first, pairs.second, meat_w, n)
+    return sandwich_from_parts(bread, meat, n)
+
+
+def sandwich_from_parts(bread: NDArray[np.float64], meat: NDArray[np.float64], n_models: int
+                        ) -> NDArray[np.float64]:
+    """``(H + G)⁻¹ J (H + G)⁻¹`` with ``G`` the gauge on the first ``n_models`` coordinates.
+
+    When ``J`` annihilates the ones vector on the strengths, the gauge term drops out and the
+    result is the covariance in the sum-to-zero gauge.
+    """
+    gauge = np.zeros_like(bread)
+    gauge[:n_models, :n_models] = 1.0
+    inverse = np.linalg.pinv(bread + gauge, hermitian=True)
+    covariance = inverse @ meat @ inverse
+    return np.asarray(0.5 * (covariance + covariance.T))
+
+
+def anchor_covariance(covariance: NDArray[np.float64], anchor: int | None) -> NDArray[np.float64]:
+    """Covariance of ``r_i - r_anchor`` (or of the centred strengths when ``anchor`` is None)."""
+    if anchor is None:
+        return covariance
+    n = covariance.shape[0]
+    contrast = np.eye(n)
+    contrast[:, anchor] -= 1.0
+    return np.asarray(contrast @ covariance @ contrast.T)
+
+
+def normal_intervals(center: NDArray[np.float64], covariance: NDArray[np.float64], z: float = Z_95
+                     ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Symmetric intervals ``center ± z·sqrt(diag(covariance))``."""
+    half = z * np.sqrt(np.clip(np.diag(covariance), 0.0, None))
+    return center - half, center + half
+
+
+def percentile_intervals(samples: NDArray[np.float64], level: float = 0.95
+                         ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per-column percentile intervals of bootstrap samples, shape ``(rounds, n_models)``."""
+    tail = 50.0 * (1.0 - level)
+    lower, upper = np.percentile(samples, [tail, 100.0 - tail], axis=0)
+    return lower, upper
+
+
+def rank_upper_bound(lower: NDArray[np.float64], upper: NDArray[np.float64]) -> NDArray[np.int64]:
+    """Rank (UB): 1 + the number of models whose lower bound is above this model's upper bound."""
+    order = np.sort(lower)
+    above = len(lower) - np.searchsorted(order, upper, side="right")
+    return (1 + above).astype(np.int64)

@@ -1,0 +1,76 @@
+"""Style features of answers: length and Markdown headers, lists and bold.
+
+Style control (FastChat's method) explains part of each vote by how the two answers look rather
+than by which model wrote them. Each feature enters as a normalised difference
+``(a - b) / (a + b)`` (0 when both are 0), standardised over the battles, so its coefficient is
+on the same logit scale as the strengths.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+STYLE_FEATURES: tuple[str, ...] = ("length", "headers", "lists", "bold")
+
+_HEADER = re.compile(r"^#{1,6}\s+\S", re.MULTILINE)
+_LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+\.)\s+\S", re.MULTILINE)
+_BOLD = re.compile(r"\*\*[^*\n]+\*\*|__[^_\n]+__")
+
+
+def style_counts(text: str) -> tuple[float, float, float, float]:
+    """Count the style features of one answer.
+
+    Length is in whitespace-separated words (a tokenizer-free stand-in for tokens); headers,
+    list items and bold spans are counted with line-anchored Markdown patterns.
+    """
+    return (
+        float(len(text.split())),
+        float(len(_HEADER.findall(text))),
+        float(len(_LIST_ITEM.findall(text))),
+        float(len(_BOLD.findall(text))),
+    )
+
+
+def style_from_metadata(metadata: Mapping[str, Any]) -> tuple[float, ...] | None:
+    """Read FastChat's ``conv_metadata`` into ``(features of A..., features of B...)``.
+
+    Returns ``None`` when a field is missing or not numeric, so such battles simply carry no style.
+    """
+    try:
+        values = []
+        for side in ("a", "b"):
+            values.append(float(metadata[f"sum_assistant_{side}_tokens"]))
+            for field in ("header_count", "list_count", "bold_count"):
+                counts = metadata[f"{field}_{side}"]
+                values.append(float(sum(counts.values())) if isinstance(counts, Mapping) else float(counts))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    return tuple(values)
+
+
+def style_differences(style_a: NDArray[np.float64], style_b: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Standardised normalised differences of the two answers' style counts.
+
+    Parameters
+    ----------
+    style_a, style_b
+        Raw counts, shape ``(n_battles, n_features)``.
+
+    Returns
+    -------
+    ndarray
+        ``(a - b) / (a + b)`` per feature (0 where both are 0), centred and divided by its standard
+        deviation over the battles (left centred where that is 0).
+    """
+    a = np.asarray(style_a, dtype=np.float64)
+    b = np.asarray(style_b, dtype=np.float64)
+    total = a + b
+    diff = np.divide(a - b, total, out=np.zeros_like(total), where=total != 0)
+    diff -= diff.mean(axis=0) if len(diff) else 0.0
+    spread = diff.std(axis=0) if len(diff) else np.ones(diff.shape[1])
+    return np.divide(diff, spread, out=np.zeros_like(diff), where=spread > 0)
