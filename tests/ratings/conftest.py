@@ -14,6 +14,7 @@ import pytest
 from numpy.typing import NDArray
 
 from ratings.data import Battles
+from tests.conftest import service_missing
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,7 +29,7 @@ def shared_data_dir() -> Path | None:
 def shared_data() -> Path:
     path = shared_data_dir()
     if path is None:
-        pytest.skip("shared data not found: set ARENA_SHARED_DATA or place shared/data beside the repository")
+        service_missing("shared data not found: set ARENA_SHARED_DATA or place shared/data beside the repository")
     return path
 
 
