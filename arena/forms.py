@@ -52,6 +52,10 @@ class ArenaModelForm(forms.ModelForm):
         data = super().clean()
         kind = data.get("adapter_kind")
         if not kind:
+            if data.get("state") == ArenaModel.State.ACTIVE:
+                self.add_error(
+                    "adapter_kind", "An active model needs an adapter; models without one only carry imported results."
+                )
             return data
         spec = spec_for(kind)
         if spec.requires_base_url and not data.get("base_url"):

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from model_adapters import registry
 
@@ -36,11 +37,11 @@ class ArenaModel(models.Model):
     license = models.CharField(max_length=100, blank=True, help_text="e.g. Apache-2.0, Proprietary.")
     link = models.URLField(blank=True, help_text="A page about the model.")
     adapter_kind = models.CharField(
-        "adapter", max_length=30, choices=[(s.kind, s.label) for s in registry.SPECS],
-        help_text="How the arena reaches the model.",
+        "adapter", max_length=30, blank=True, choices=[(s.kind, s.label) for s in registry.SPECS],
+        help_text="How the arena reaches the model. Empty for a model known only from imported battles.",
     )
     provider_model = models.CharField(
-        "provider model id", max_length=300,
+        "provider model id", max_length=300, blank=True,
         help_text="The provider's id for the model (e.g. gpt-4o-mini, claude-sonnet-4-5), the checkpoint "
         "directory for a local model, or the persona (pelican, heron, ibis) for a demo model.",
     )
@@ -113,12 +114,25 @@ class Battle(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.GENERATING)
     session_key = models.CharField(max_length=64, db_index=True)
     ip_hash = models.CharField(max_length=64, help_text="Salted HMAC of the client's IP address; the IP is never stored.")
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
     ready_at = models.DateTimeField(null=True, blank=True, help_text="When the last answer finished.")
+    # Facts the leaderboard's categories are computed from, written with the turns.
+    turn_count = models.PositiveSmallIntegerField(default=1)
+    first_prompt_chars = models.PositiveIntegerField(default=0)
+    has_code = models.BooleanField(default=False, help_text="The first prompt contains code.")
+    language = models.CharField(max_length=16, blank=True, help_text="Language of the first prompt (ISO 639-1).")
+    # Battles loaded by import_battles: where they came from, so a second import skips them.
+    source = models.CharField(max_length=100, blank=True, help_text="Empty for battles played here.")
+    external_id = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
-        constraints = [models.CheckConstraint(condition=~Q(model_a=models.F("model_b")), name="battle_distinct_models")]
+        constraints = [
+            models.CheckConstraint(condition=~Q(model_a=models.F("model_b")), name="battle_distinct_models"),
+            models.UniqueConstraint(
+                fields=["source", "external_id"], condition=~Q(external_id=""), name="battle_unique_import"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Battle {self.uuid}"
@@ -165,6 +179,9 @@ class Answer(models.Model):
     error_message = models.CharField(max_length=300, blank=True, help_text="What the voter was told.")
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    style = models.JSONField(
+        default=list, blank=True, help_text="Style counts for style control: words, headers, list items, bold spans."
+    )
 
     class Meta:
         ordering = ["turn", "side"]
@@ -188,7 +205,7 @@ class Vote(models.Model):
     time_to_vote = models.FloatField(null=True, blank=True, help_text="Seconds from the last answer to the vote.")
     session_key = models.CharField(max_length=64)
     ip_hash = models.CharField(max_length=64)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -16,10 +16,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from model_adapters import AdapterError, AdapterTimeout, StreamResult, Timeouts
+from ratings.style import style_counts
 
 from . import streaming
 from .errors import Conflict, InvalidInput, NotFound, Unavailable
 from .models import Answer, ArenaModel, Battle, Turn, Vote
+from .prompts import prompt_has_code, prompt_language
 from .sampling import NotEnoughModels, pair_sample
 
 SIDES = ("a", "b")
@@ -63,7 +65,8 @@ def battle_create(
         raise InvalidInput(f"Unknown mode {mode!r}; use anonymous or side_by_side.")
     with transaction.atomic():
         battle = Battle.objects.create(
-            mode=mode, model_a=first, model_b=second, session_key=session_key, ip_hash=ip_hash
+            mode=mode, model_a=first, model_b=second, session_key=session_key, ip_hash=ip_hash,
+            first_prompt_chars=len(prompt), has_code=prompt_has_code(prompt), language=prompt_language(prompt),
         )
         _turn_add(battle, 1, prompt)
     return battle
@@ -133,7 +136,8 @@ def turn_create(*, battle_uuid: Any, session_key: str, prompt: Any) -> Turn:
         if count >= settings.ARENA_MAX_TURNS:
             raise Conflict(f"This battle has reached the limit of {settings.ARENA_MAX_TURNS} turns; please vote.")
         battle.status = Battle.Status.GENERATING
-        battle.save(update_fields=["status"])
+        battle.turn_count = count + 1
+        battle.save(update_fields=["status", "turn_count"])
         return _turn_add(battle, count + 1, prompt)
 
 
@@ -197,7 +201,8 @@ def answer_finish(*, turn_id: int, side: str, result: StreamResult) -> None:
     """Persist a finished answer, once, and move the battle on."""
     _answer_close(
         turn_id, side,
-        status=Answer.Status.DONE, text=result.text, input_tokens=result.input_tokens,
+        status=Answer.Status.DONE, text=result.text, style=list(style_counts(result.text)),
+        input_tokens=result.input_tokens,
         output_tokens=result.output_tokens, tokens_counted=result.tokens_counted,
         time_to_first_token=result.time_to_first_token, latency=result.latency, finish_reason=result.finish_reason,
     )
