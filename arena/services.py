@@ -167,6 +167,8 @@ def battle_vote(*, battle_uuid: Any, session_key: str, ip_hash: str, outcome: An
                 ip_hash=ip_hash,
             )
             Battle.objects.filter(pk=battle.pk).update(status=Battle.Status.VOTED)
+            if counts:
+                transaction.on_commit(_leaderboard_notify)
             return vote, True
     except IntegrityError:
         # A concurrent request for the same battle won the race: answer as a repeat.
@@ -174,6 +176,12 @@ def battle_vote(*, battle_uuid: Any, session_key: str, ip_hash: str, outcome: An
         if existing is None:
             raise
         return _vote_repeat(existing, outcome), False
+
+
+def _leaderboard_notify() -> None:
+    from ratings.web.tasks import leaderboard_vote_counted
+
+    leaderboard_vote_counted.delay()
 
 
 def _vote_repeat(existing: Vote, outcome: str) -> Vote:

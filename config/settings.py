@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "arena",
+    "ratings.web",
 ]
 
 MIDDLEWARE = [
@@ -166,6 +167,20 @@ ARENA_COALESCE_CHUNKS = env_int("ARENA_COALESCE_CHUNKS", 8, minimum=1)
 ARENA_IP_SALT = env_str("ARENA_IP_SALT") or SECRET_KEY
 ARENA_QUEUE_TIMEOUT = env_int("ARENA_QUEUE_TIMEOUT", 120, minimum=1)
 ARENA_STREAM_BUFFER_SECONDS = env_int("ARENA_STREAM_BUFFER_SECONDS", 900, minimum=60)
+
+# The leaderboard (see ratings/web/rules.py for the rule set).
+ARENA_SNAPSHOT_EVERY_VOTES = env_int("ARENA_SNAPSHOT_EVERY_VOTES", 50, minimum=1)
+ARENA_SNAPSHOT_INTERVAL_MINUTES = env_int("ARENA_SNAPSHOT_INTERVAL_MINUTES", 60, minimum=1)
+ARENA_SNAPSHOT_ROUNDS = env_int("ARENA_SNAPSHOT_ROUNDS", 1000, minimum=1)
+ARENA_SNAPSHOT_SEED = env_int("ARENA_SNAPSHOT_SEED", 0, minimum=0)
+ARENA_MIN_VOTE_SECONDS = env_int("ARENA_MIN_VOTE_SECONDS", 2, minimum=0)
+ARENA_MAX_VOTES_PER_IP_PER_DAY = env_int("ARENA_MAX_VOTES_PER_IP_PER_DAY", 500, minimum=1)
+ARENA_LONG_PROMPT_CHARS = env_int("ARENA_LONG_PROMPT_CHARS", 500, minimum=1)
+ARENA_CATEGORY_MIN_VOTES = env_int("ARENA_CATEGORY_MIN_VOTES", 200, minimum=1)
+ARENA_PROVISIONAL_VOTES = env_int("ARENA_PROVISIONAL_VOTES", 300, minimum=0)
+CELERY_BEAT_SCHEDULE = {
+    "leaderboard-refresh": {"task": "leaderboard.refresh", "schedule": ARENA_SNAPSHOT_INTERVAL_MINUTES * 60.0},
+}
 
 LOGGING = {
     "version": 1,

@@ -34,7 +34,7 @@ class Command(BaseCommand):
             from arena.embedded import worker_start
             from config.celery import app
 
-            worker_start(app)
+            worker_start(app, schedule_file=Path(settings.DATA_DIR) / "celerybeat-schedule")
             self.stdout.write("Started the in-process worker (embedded mode: SQLite, no Redis).")
         else:
             self.stdout.write("Distributed mode: start workers with `celery -A config worker`.")

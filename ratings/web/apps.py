@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class LeaderboardConfig(AppConfig):
+    name = "ratings.web"
+    label = "leaderboard"
+    verbose_name = "Leaderboard"
+    default_auto_field = "django.db.models.BigAutoField"

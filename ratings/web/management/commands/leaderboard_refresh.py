@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from ratings.web.snapshots import snapshot_refresh
+
+
+class Command(BaseCommand):
+    help = "Recompute the leaderboard now: one new run of immutable snapshots, one per view with enough votes."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--rounds", type=int, help="Bootstrap rounds (default ARENA_SNAPSHOT_ROUNDS).")
+        parser.add_argument("--seed", type=int, help="Bootstrap seed (default ARENA_SNAPSHOT_SEED).")
+        parser.add_argument("--force", action="store_true", help="Compute even if no vote arrived since the last run.")
+        parser.add_argument("--no-progress", action="store_true", help="Do not draw a progress bar.")
+
+    def handle(self, *args: Any, rounds: int | None, seed: int | None, force: bool, no_progress: bool,
+               **options: Any) -> None:
+        draw = not no_progress and sys.stderr.isatty()
+        snapshots = snapshot_refresh(rounds=rounds, seed=seed, force=force, progress=self._bar if draw else None)
+        if draw:
+            sys.stderr.write("\n")
+        if not snapshots:
+            self.stdout.write("Nothing to compute: no counted votes, or none since the last snapshot (use --force).")
+            return
+        for snapshot in snapshots:
+            self.stdout.write(f"{snapshot.title}: {snapshot.votes} votes, {len(snapshot.result['rows'])} models "
+                              f"(snapshot {snapshot.pk})")
+        first = snapshots[0]
+        self.stdout.write(self.style.SUCCESS(f"Computed run {first.run} at {first.computed_at:%Y-%m-%d %H:%M:%S} UTC."))
+
+    def _bar(self, view: str, done: int, total: int) -> None:
+        width = 30
+        filled = width * done // max(total, 1)
+        sys.stderr.write(f"\r{view[:20]:<20} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        sys.stderr.flush()

@@ -1,0 +1,133 @@
+"""Which votes count toward the leaderboard, and the views (categories) computed from them.
+
+The rule set, applied in this order (the first rule a vote breaks is its reason); the thresholds
+come from the settings named here and are stored with every snapshot:
+
+1. ``not_counted:<why>`` — the vote was marked as not counting when it was cast
+   (``side_by_side``: the voter chose the models, so the vote is not blind).
+2. ``too_fast`` — cast less than ``ARENA_MIN_VOTE_SECONDS`` after the last answer finished,
+   too soon to have read both answers. Imported votes carry no timing and pass.
+3. ``ip_daily_cap`` — beyond the first ``ARENA_MAX_VOTES_PER_IP_PER_DAY`` votes from one
+   (hashed) client address in one UTC day.
+
+Failed battles never get a vote; each snapshot also reports how many there were
+(``failed_battle``). Votes on deprecated models count: a score is never retracted.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+
+RULESET_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The thresholds in force; stored in each snapshot so that it can be recomputed exactly."""
+
+    min_vote_seconds: float
+    max_votes_per_ip_per_day: int
+    long_prompt_chars: int
+    category_min_votes: int
+
+    @classmethod
+    def from_settings(cls) -> Rules:
+        return cls(
+            min_vote_seconds=float(settings.ARENA_MIN_VOTE_SECONDS),
+            max_votes_per_ip_per_day=settings.ARENA_MAX_VOTES_PER_IP_PER_DAY,
+            long_prompt_chars=settings.ARENA_LONG_PROMPT_CHARS,
+            category_min_votes=settings.ARENA_CATEGORY_MIN_VOTES,
+        )
+
+    @classmethod
+    def from_filters(cls, filters: dict[str, Any]) -> Rules:
+        return cls(**{name: filters[name] for name in cls.__dataclass_fields__})
+
+    def to_filters(self) -> dict[str, Any]:
+        return {"ruleset": RULESET_VERSION, **{name: getattr(self, name) for name in self.__dataclass_fields__}}
+
+
+@dataclass(frozen=True)
+class VoteRow:
+    """One vote with the battle facts the rules and the views need."""
+
+    vote_id: int
+    battle_id: int
+    model_a: int
+    model_b: int
+    outcome: str
+    counts: bool
+    excluded_reason: str
+    time_to_vote: float | None
+    ip_hash: str
+    created_at: datetime
+    turn_count: int
+    first_prompt_chars: int
+    has_code: bool
+    language: str
+
+
+def exclusion_reason(row: VoteRow, rules: Rules, votes_by_ip_day: Counter[tuple[str, str]]) -> str:
+    """The first rule ``row`` breaks, or "" if it counts; ``votes_by_ip_day`` is updated as votes are seen."""
+    if not row.counts:
+        return f"not_counted:{row.excluded_reason or 'unspecified'}"
+    if row.time_to_vote is not None and row.time_to_vote < rules.min_vote_seconds:
+        return "too_fast"
+    if row.ip_hash:
+        key = (row.ip_hash, row.created_at.date().isoformat())
+        votes_by_ip_day[key] += 1
+        if votes_by_ip_day[key] > rules.max_votes_per_ip_per_day:
+            return "ip_daily_cap"
+    return ""
+
+
+def split_counted(rows: Iterable[VoteRow], rules: Rules) -> tuple[list[VoteRow], Counter[str]]:
+    """The votes that count (in vote order) and how many were left out, by reason.
+
+    ``rows`` must be every vote from the first, in id order: the daily cap depends on earlier votes.
+    """
+    counted: list[VoteRow] = []
+    excluded: Counter[str] = Counter()
+    seen: Counter[tuple[str, str]] = Counter()
+    for row in rows:
+        reason = exclusion_reason(row, rules, seen)
+        if reason:
+            excluded[reason] += 1
+        else:
+            counted.append(row)
+    return counted, excluded
+
+
+@dataclass(frozen=True)
+class View:
+    key: str
+    title: str
+    description: str
+    keep: Callable[[VoteRow], bool]
+    style_control: bool = False
+    always: bool = False  # shown whatever its vote count
+
+
+def views(languages: Iterable[str], rules: Rules) -> Iterator[View]:
+    """Every view: overall and style-controlled, the categories, and one per language seen."""
+    long_prompt = rules.long_prompt_chars
+    yield View("overall", "Overall", "Every counted vote.", lambda r: True, always=True)
+    yield View("style_control", "Style-controlled", "Every counted vote, controlling for answer length and "
+               "Markdown (headers, lists, bold).", lambda r: True, style_control=True, always=True)
+    yield View("multi_turn", "Multi-turn", "Battles with follow-up questions.", lambda r: r.turn_count > 1)
+    yield View("long_prompt", "Long prompts", f"First prompt of {long_prompt} characters or more.",
+               lambda r: r.first_prompt_chars >= long_prompt)
+    yield View("code", "Prompts with code", "First prompt contains code.", lambda r: r.has_code)
+    for language in sorted(set(languages) - {"", "und"}):
+        yield View(f"language:{language}", f"Language: {language}", f"First prompt in language {language!r}.",
+                   _language_is(language))
+
+
+def _language_is(language: str) -> Callable[[VoteRow], bool]:
+    return lambda row: row.language == language

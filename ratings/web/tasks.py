@@ -1,0 +1,41 @@
+"""Recomputing the leaderboard: after every N counted votes and on a schedule."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+from django.core.cache import cache
+
+from arena.models import Vote
+
+from .snapshots import snapshot_latest, snapshot_refresh
+
+logger = logging.getLogger(__name__)
+LOCK_KEY = "leaderboard:refreshing"
+LOCK_SECONDS = 1800
+
+
+@shared_task(name="leaderboard.refresh", ignore_result=True)
+def leaderboard_refresh() -> None:
+    """Compute a new run of snapshots unless one is already being computed or nothing changed."""
+    if not cache.add(LOCK_KEY, 1, LOCK_SECONDS):
+        logger.info("a leaderboard refresh is already running; skipping")
+        return
+    try:
+        snapshots = snapshot_refresh()
+        logger.info("leaderboard refreshed: %d view(s)", len(snapshots))
+    finally:
+        cache.delete(LOCK_KEY)
+
+
+@shared_task(name="leaderboard.vote_counted", ignore_result=True)
+def leaderboard_vote_counted() -> None:
+    """After a counted vote: refresh once ARENA_SNAPSHOT_EVERY_VOTES new ones have come in since the last run."""
+    latest = snapshot_latest()
+    since = Vote.objects.filter(counts=True)
+    if latest is not None and latest.vote_id_max is not None:
+        since = since.filter(pk__gt=latest.vote_id_max)
+    if since.count() >= settings.ARENA_SNAPSHOT_EVERY_VOTES:
+        leaderboard_refresh()

@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import itertools
+import json
+import random
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.test import override_settings
+
+from arena.models import ArenaModel, Battle
+from ratings.data import load_battles
+from ratings.leaderboard import compute_leaderboard
+from ratings.web.models import ImmutableError, Snapshot
+from ratings.web.snapshots import battles_from_rows, snapshot_refresh, view_rows
+from tests.factories import battle_voted, model
+
+pytestmark = pytest.mark.django_db
+
+
+def play(n: int, *, seed: int = 1, **fields: Any) -> None:
+    """n counted battles among three models of clearly different strength."""
+    rng = random.Random(seed)
+    strong, mid, weak = model("Strong"), model("Middle"), model("Weak")
+    strength = {strong.pk: 2.0, mid.pk: 1.0, weak.pk: 0.0}
+    pairs = list(itertools.permutations([strong, mid, weak], 2))
+    for i in range(n):
+        a, b = pairs[i % len(pairs)]
+        p = 1 / (1 + 10 ** ((strength[b.pk] - strength[a.pk]) / 2))
+        r = rng.random()
+        outcome = "tie" if r > 0.9 else ("a" if r < p * 0.9 else "b")
+        battle_voted(a, b, outcome, ip_hash=f"ip-{i % 40}", **fields)
+
+
+def test_nothing_is_computed_before_the_first_counted_vote() -> None:
+    battle_voted(model("A"), model("B"), "a", mode="side_by_side")
+    assert snapshot_refresh(rounds=10) == []
+    assert not Snapshot.objects.exists()
+
+
+def test_a_snapshot_ranks_the_models_and_records_its_inputs() -> None:
+    play(120)
+    snapshots = snapshot_refresh(rounds=50, seed=7)
+    overall = next(s for s in snapshots if s.view == "overall")
+    rows = overall.result["rows"]
+    assert [r["model"] for r in rows] == ["Strong", "Middle", "Weak"]
+    assert all(r["lower"] <= r["rating"] <= r["upper"] for r in rows)
+    assert overall.votes == 120 and overall.rounds == 50 and overall.seed == 7
+    assert overall.vote_id_min >= 1 and overall.vote_id_max - overall.vote_id_min == 119
+    assert overall.filters["ruleset"] == 1 and overall.filters["min_vote_seconds"] == 2
+    assert len(overall.counts_hash) == 64 and overall.code_version
+    assert overall.method == "bradley_terry" and overall.ci_method == "bootstrap"
+
+
+def test_a_snapshot_can_be_recomputed_exactly_from_what_it_stores() -> None:
+    play(60)
+    snapshot = next(s for s in snapshot_refresh(rounds=30, seed=3) if s.view == "overall")
+    names = dict(ArenaModel.objects.values_list("pk", "name"))
+    again = compute_leaderboard(battles_from_rows(view_rows(snapshot), names), rounds=snapshot.rounds, seed=snapshot.seed)
+    assert again.to_dict()["rows"] == snapshot.result["rows"]
+
+
+def test_snapshots_are_immutable() -> None:
+    play(30)
+    snapshot = snapshot_refresh(rounds=10)[0]
+    snapshot.title = "Changed"
+    with pytest.raises(ImmutableError):
+        snapshot.save()
+    with pytest.raises(ImmutableError):
+        snapshot.delete()
+    assert Snapshot.objects.get(pk=snapshot.pk).title != "Changed"
+
+
+def test_a_run_without_new_votes_writes_nothing_unless_forced() -> None:
+    play(30)
+    assert snapshot_refresh(rounds=10)
+    assert snapshot_refresh(rounds=10) == []
+    assert snapshot_refresh(rounds=10, force=True)
+    assert Snapshot.objects.filter(view="overall").count() == 2
+
+
+def test_excluded_votes_are_left_out_and_counted_by_reason() -> None:
+    play(30)
+    a, b = model("Strong"), model("Weak")
+    battle_voted(b, a, "a", mode="side_by_side")                   # the voter chose the models
+    battle_voted(b, a, "a", time_to_vote=0.4)                      # no time to read the answers
+    for _ in range(3):
+        battle_voted(b, a, "a", ip_hash="busy")                    # beyond the daily cap of 2
+    Battle.objects.create(model_a=a, model_b=b, status=Battle.Status.FAILED, session_key="s", ip_hash="h")
+    with override_settings(ARENA_MAX_VOTES_PER_IP_PER_DAY=2):
+        overall = next(s for s in snapshot_refresh(rounds=10) if s.view == "overall")
+    assert overall.votes == 32
+    assert overall.excluded == {"failed_battle": 1, "ip_daily_cap": 1, "not_counted:side_by_side": 1, "too_fast": 1}
+
+
+@override_settings(ARENA_CATEGORY_MIN_VOTES=20)
+def test_categories_are_computed_only_where_they_have_enough_votes() -> None:
+    play(30, turns=2, has_code=True)              # 30 multi-turn battles about code, in English
+    play(10, seed=2, language="fr")               # too few in French
+    views = {s.view: s.votes for s in snapshot_refresh(rounds=10)}
+    assert views == {"overall": 40, "style_control": 40, "multi_turn": 30, "code": 30, "language:en": 30}
+
+
+def test_the_style_controlled_view_reports_the_style_coefficients() -> None:
+    strong, weak = model("Verbose"), model("Terse")
+    rng = random.Random(5)
+    for i in range(80):
+        long, short = [rng.randint(300, 500), 2, 5, 3], [rng.randint(20, 60), 0, 0, 0]
+        a, b, style = (strong, weak, (long, short)) if i % 2 else (weak, strong, (short, long))
+        battle_voted(a, b, "a" if a == strong else "b", style=style, ip_hash=f"ip-{i}")
+    style_view = next(s for s in snapshot_refresh(rounds=10) if s.view == "style_control")
+    names = [p["name"] for p in style_view.result["parameters"]]
+    assert any("length" in name for name in names)
+
+
+def test_the_command_refreshes_and_the_cli_gives_the_same_numbers(tmp_path, capsys) -> None:
+    play(45)
+    call_command("leaderboard_refresh", "--rounds", "20", "--no-progress")
+    out = capsys.readouterr().out
+    assert "Overall: 45 votes, 3 models" in out
+    snapshot = Snapshot.objects.get(view="overall")
+    export = tmp_path / "battles.jsonl"
+
+    names = dict(ArenaModel.objects.values_list("pk", "name"))
+    with export.open("w") as handle:
+        for row in view_rows(snapshot):
+            handle.write(json.dumps({"model_a": names[row.model_a], "model_b": names[row.model_b],
+                                     "winner": {"a": "model_a", "b": "model_b"}.get(row.outcome, "tie"),
+                                     "tstamp": row.created_at.timestamp()}) + "\n")
+    battles, problems = load_battles(export)
+    assert problems == []
+    board = compute_leaderboard(battles, rounds=snapshot.rounds, seed=snapshot.seed)
+    assert [(r.model, round(r.rating, 9)) for r in board.rows] == [
+        (r["model"], round(r["rating"], 9)) for r in snapshot.result["rows"]]
