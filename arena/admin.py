@@ -71,7 +71,9 @@ class ArenaModelAdmin(admin.ModelAdmin):
         self.message_user(request, f"Activated {count} model(s).")
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnly:
+    """Browsable, never written: for records that are history (battles, votes, snapshots)."""
+
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
@@ -82,7 +84,11 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-class TurnInline(admin.StackedInline):
+class ReadOnlyAdmin(ReadOnly, admin.ModelAdmin):
+    pass
+
+
+class TurnInline(ReadOnly, admin.StackedInline):
     model = Turn
     fields = ("index", "prompt", "created_at")
     readonly_fields = fields
@@ -90,25 +96,13 @@ class TurnInline(admin.StackedInline):
     can_delete = False
     show_change_link = True
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class AnswerInline(admin.TabularInline):
+class AnswerInline(ReadOnly, admin.TabularInline):
     model = Answer
     fields = ("side", "status", "text", "output_tokens", "time_to_first_token", "latency", "finish_reason", "error")
     readonly_fields = fields
     extra = 0
     can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Battle)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -23,30 +24,13 @@ class ArenaModelForm(forms.ModelForm):
         }
 
     def clean_generation(self) -> dict[str, Any]:
-        value = self.cleaned_data.get("generation") or {}
-        if not isinstance(value, dict):
-            raise forms.ValidationError("Enter a JSON object, e.g. {\"max_tokens\": 1024}.")
-        try:
-            GenerationSettings.from_mapping(value)
-        except (TypeError, ValueError) as exc:
-            raise forms.ValidationError(str(exc)) from None
-        return value
+        return _json_object(self.cleaned_data.get("generation"), GenerationSettings.from_mapping, '{"max_tokens": 1024}')
 
     def clean_timeouts(self) -> dict[str, Any]:
-        value = self.cleaned_data.get("timeouts") or {}
-        if not isinstance(value, dict):
-            raise forms.ValidationError("Enter a JSON object, e.g. {\"first_token\": 30}.")
-        try:
-            Timeouts.from_mapping(value)
-        except ValueError as exc:
-            raise forms.ValidationError(str(exc)) from None
-        return value
+        return _json_object(self.cleaned_data.get("timeouts"), Timeouts.from_mapping, '{"first_token": 30}')
 
     def clean_options(self) -> dict[str, Any]:
-        value = self.cleaned_data.get("options") or {}
-        if not isinstance(value, dict):
-            raise forms.ValidationError("Enter a JSON object.")
-        return value
+        return _json_object(self.cleaned_data.get("options"), dict, '{"delay": 0.03}')
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -63,3 +47,15 @@ class ArenaModelForm(forms.ModelForm):
         if spec.requires_key and not (data.get("key_env") or data.get("key_file")):
             self.add_error("key_env", "This adapter needs a key: name the environment variable (or file) that holds it.")
         return data
+
+
+def _json_object(value: Any, parse: Callable[[dict[str, Any]], object], example: str) -> dict[str, Any]:
+    """A JSON object that ``parse`` accepts, or a validation error with parse's own message."""
+    value = value or {}
+    if not isinstance(value, dict):
+        raise forms.ValidationError(f"Enter a JSON object, e.g. {example}.")
+    try:
+        parse(value)
+    except (TypeError, ValueError) as exc:
+        raise forms.ValidationError(str(exc)) from None
+    return value
