@@ -23,3 +23,7 @@ class Conflict(ArenaError):
 
 class Unavailable(ArenaError):
     status = 503
+
+
+class TooManyRequests(ArenaError):
+    status = 429

@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -19,7 +20,7 @@ from model_adapters import AdapterError, AdapterTimeout, StreamResult, Timeouts
 from ratings.style import style_counts
 
 from . import streaming
-from .errors import Conflict, InvalidInput, NotFound, Unavailable
+from .errors import Conflict, InvalidInput, NotFound, TooManyRequests, Unavailable
 from .models import Answer, ArenaModel, Battle, Turn, Vote
 from .prompts import prompt_has_code, prompt_language
 from .sampling import NotEnoughModels, pair_sample
@@ -31,6 +32,20 @@ STREAM_GRACE_SECONDS = 60
 def ip_hash(ip: str) -> str:
     """A salted HMAC of the client's IP address, so the raw IP is never stored."""
     return hmac.new(settings.ARENA_IP_SALT.encode(), (ip or "").encode(), hashlib.sha256).hexdigest()
+
+
+def prompt_rate_limit(ip_hash: str) -> None:
+    """Refuse a client that sent more than ARENA_PROMPTS_PER_IP_PER_HOUR prompts (each one costs model calls)."""
+    limit = settings.ARENA_PROMPTS_PER_IP_PER_HOUR
+    hour = int(timezone.now().timestamp() // 3600)
+    key = f"arena:prompts:{ip_hash}:{hour}"
+    cache.add(key, 0, 3700)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # the key expired between add and incr
+        cache.set(key, count := 1, 3700)
+    if count > limit:
+        raise TooManyRequests(f"You have sent {limit} prompts this hour, the most allowed; please come back later.")
 
 
 def prompt_clean(prompt: Any) -> str:
@@ -57,6 +72,7 @@ def battle_create(
 ) -> Battle:
     """Start a battle: pick the pair, write the battle and its first turn, then start both sides."""
     prompt = prompt_clean(prompt)
+    prompt_rate_limit(ip_hash)
     if mode == Battle.Mode.ANONYMOUS:
         first, second = _anonymous_pair(rng or random.SystemRandom())
     elif mode == Battle.Mode.SIDE_BY_SIDE:
@@ -126,6 +142,7 @@ def turn_create(*, battle_uuid: Any, session_key: str, prompt: Any) -> Turn:
     prompt = prompt_clean(prompt)
     with transaction.atomic():
         battle = battle_for_session(battle_uuid, session_key, lock=True)
+        prompt_rate_limit(battle.ip_hash)
         if battle.status == Battle.Status.VOTED:
             raise Conflict("This battle has been voted on; start a new round.")
         if battle.status == Battle.Status.FAILED:

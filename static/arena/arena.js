@@ -19,6 +19,7 @@ let pendingEvents = null; // events that arrive while the state is being (re)fet
 let reconnectDelay = 500;
 let busy = false;
 const renderQueued = new Set();
+const STORAGE_KEY = "arena.battle";
 const WATCHDOG_MS = 20000; // while waiting, ask the server now and then: it fails answers whose worker is gone
 
 function csrfToken() {
@@ -239,6 +240,7 @@ async function send(event) {
       const body = { prompt, mode: mode() };
       if (body.mode === "side_by_side") Object.assign(body, { model_a: $("pick-a").value, model_b: $("pick-b").value });
       battle = await api("POST", "/api/battles", body);
+      remember(battle.id);
       promptBox.value = "";
       busy = false;
       render();
@@ -266,6 +268,7 @@ async function vote(outcome) {
     battle.status = "voted";
     battle.vote = result.outcome;
     battle.models = result.models;
+    remember(null);
     disconnect();
   } catch (error) {
     showNotice(error.message);
@@ -277,7 +280,31 @@ async function vote(outcome) {
   }
 }
 
+function remember(id) {
+  try {
+    if (id) sessionStorage.setItem(STORAGE_KEY, id); else sessionStorage.removeItem(STORAGE_KEY);
+  } catch { /* storage disabled: a reload simply starts a new round */ }
+}
+
+// After a reload, pick the unfinished battle back up: the answers keep streaming on the server.
+async function restore() {
+  let id = null;
+  try { id = sessionStorage.getItem(STORAGE_KEY); } catch { return; }
+  if (!id) return;
+  try {
+    const state = await api("GET", `/api/battles/${id}`);
+    if (state.status === "voted") { remember(null); return; }
+    battle = state;
+    document.querySelector(`input[name="mode"][value="${state.mode}"]`).checked = true;
+    render();
+    connect();
+  } catch {
+    remember(null);
+  }
+}
+
 function newRound() {
+  remember(null);
   disconnect();
   battle = null;
   busy = false;
@@ -299,3 +326,4 @@ newRoundButton.addEventListener("click", newRound);
 document.querySelectorAll('input[name="mode"]').forEach((input) =>
   input.addEventListener("change", () => { $("pickers").hidden = mode() !== "side_by_side"; }));
 render();
+restore();

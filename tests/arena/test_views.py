@@ -4,7 +4,7 @@ import json
 import uuid
 
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 
 from arena.models import Battle, Vote
 
@@ -120,3 +120,16 @@ def test_no_active_models_is_503_with_a_message(session_client) -> None:
     response = post_json(session_client, "/api/battles", {"prompt": "Hi"})
     assert response.status_code == 503
     assert "at least two active models" in response.json()["error"]
+
+
+@override_settings(ARENA_PROMPTS_PER_IP_PER_HOUR=3)
+def test_a_client_sending_too_many_prompts_gets_429_with_a_message(session_client, two_models) -> None:
+    statuses = [post_json(session_client, "/api/battles", {"prompt": f"Hi {i}"}).status_code for i in range(3)]
+    assert statuses == [201, 201, 201]
+    response = post_json(session_client, "/api/battles", {"prompt": "One more"})
+    assert response.status_code == 429
+    assert "3 prompts this hour" in response.json()["error"]
+    assert Battle.objects.count() == 3
+    other = Client(enforce_csrf_checks=True, REMOTE_ADDR="198.51.100.9")
+    other.csrf = other.get("/").cookies["csrftoken"].value
+    assert post_json(other, "/api/battles", {"prompt": "Hi"}).status_code == 201  # the limit is per client address

@@ -140,3 +140,18 @@ def test_the_page_fits_a_phone_screen(browser, arena: Arena) -> None:
     assert b_box["y"] >= a_box["y"] + a_box["height"]  # stacked, not squeezed side by side
     page.screenshot(path=str(arena.env["ARENA_DATA_DIR"]) + "/phone.png", full_page=True)
     context.close()
+
+
+def test_a_reload_mid_battle_picks_the_battle_back_up(page: Page) -> None:
+    page.goto("/")
+    page.get_by_label("Prompt").fill("Tell me a long story about rivers")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("#conversation-a .msg.user")).to_have_text("Tell me a long story about rivers")
+    page.reload()
+    expect(page.locator("#conversation-a .msg.user")).to_have_text("Tell me a long story about rivers")
+    expect(page.locator("#status-a")).to_have_text("Done", timeout=20_000)
+    expect(page.locator("#status-b")).to_have_text("Done", timeout=20_000)
+    page.get_by_role("button", name="Both are bad").click()
+    expect(page.locator("#name-a")).to_contain_text("Demo")
+    page.reload()
+    expect(page.locator("#conversation-a .msg")).to_have_count(0)  # a voted battle is not brought back
