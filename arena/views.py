@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -20,14 +21,13 @@ View = Callable[..., HttpResponse]
 def api_errors(view: View) -> View:
     """Answer an ArenaError with its status and a JSON message."""
 
+    @functools.wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
             return view(request, *args, **kwargs)
         except ArenaError as exc:
             return JsonResponse({"error": exc.message}, status=exc.status)
 
-    wrapped.__name__ = view.__name__
-    wrapped.__doc__ = view.__doc__
     return wrapped
 
 
