@@ -162,15 +162,20 @@ def board_rows(result: dict[str, Any], *, provisional_votes: int) -> list[BoardR
     domain = charts.interval_domain([_interval(r) for r in raw])
     rows = []
     for row in raw:
-        found = models.get(row["model"])
+        found = models.get(row["model"]) or ArenaModel(name=row["model"])  # gone from the database: no metadata
         rows.append(BoardRow(
             rank=row["rank_ub"], model=row["model"], rating=row["rating"], lower=row["lower"], upper=row["upper"],
-            organization=found.organization if found else "", license=found.license if found else "",
-            link=found.link if found else "", deprecated=found is not None and found.state == ArenaModel.State.DEPRECATED,
+            organization=found.organization, license=found.license, link=_safe_link(found.link),
+            deprecated=found.state == ArenaModel.State.DEPRECATED,
             votes=row["battles"], provisional=row["battles"] < provisional_votes,
             bar=mark_safe(charts.interval_bar(_interval(row), domain=domain)),  # charts escapes every label
         ))
     return rows
+
+
+def _safe_link(link: str) -> str:
+    """Only web addresses become links: a model created outside the admin skipped URLField's validation."""
+    return link if link.startswith(("https://", "http://")) else ""
 
 
 def _interval(row: dict[str, Any]) -> charts.Interval:
