@@ -34,6 +34,13 @@ EXCLUSIONS = {
     "failed_battle": "battles that failed (no vote possible)",
     "not_counted:side_by_side": "side-by-side battles (the voter chose the models)",
 }
+FLAGS = {
+    "never_lost": "never lost a battle: its rating and upper bound are only a floor",
+    "never_won": "never won a battle: its rating and lower bound are only a ceiling",
+    "disconnected": "never compared, even indirectly, with the main group of models",
+}
+STYLE_FEATURES = {"style_length": "Answer length", "style_headers": "Markdown headers", "style_lists": "Markdown lists",
+                  "style_bold": "Bold text"}
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,7 @@ class BoardRow:
     votes: int
     provisional: bool
     bar: SafeString
+    flags: list[tuple[str, str]]
 
 
 @dataclass(frozen=True)
@@ -142,7 +150,7 @@ def _page(request: HttpRequest, snapshot: Snapshot, tabs: list[Tab], *, is_lates
         "excluded": [(EXCLUSIONS.get(k, k.replace("_", " ")), n) for k, n in snapshot.excluded.items() if n],
         "method": METHODS.get(snapshot.method, snapshot.method),
         "metadata": snapshot.result.get("metadata", {}),
-        "parameters": snapshot.result.get("parameters", []),
+        "parameters": [{**p, "label": STYLE_FEATURES.get(p["name"], p["name"])} for p in snapshot.result.get("parameters", [])],
     }
     return render(request, "leaderboard/page.html", context)
 
@@ -168,6 +176,7 @@ def board_rows(result: dict[str, Any], *, provisional_votes: int) -> list[BoardR
             organization=found.organization, license=found.license, link=_safe_link(found.link),
             deprecated=found.state == ArenaModel.State.DEPRECATED,
             votes=row["battles"], provisional=row["battles"] < provisional_votes,
+            flags=[(flag.replace("_", " "), FLAGS.get(flag, "")) for flag in row.get("flags", [])],
             bar=mark_safe(charts.interval_bar(_interval(row), domain=domain)),  # charts escapes every label
         ))
     return rows

@@ -18,11 +18,12 @@ pytestmark = pytest.mark.django_db
 
 
 def snapshot_of(ratings: dict[str, tuple[float, int]], *, view: str = "overall", title: str = "Overall",
-                run: uuid.UUID | None = None, votes: int = 500, **fields: Any) -> Snapshot:
+                run: uuid.UUID | None = None, votes: int = 500, flags: dict[str, list[str]] | None = None,
+                **fields: Any) -> Snapshot:
     """A snapshot written directly, for shapes that real votes cannot easily produce."""
     ordered = sorted(ratings.items(), key=lambda item: -item[1][0])
     rows = [{"model": name, "rating": rating, "lower": rating - 20, "upper": rating + 20, "rank_ub": i + 1,
-             "battles": battles, "wins": 0, "losses": 0, "ties": 0, "online_elo": None, "flags": []}
+             "battles": battles, "wins": 0, "losses": 0, "ties": 0, "online_elo": None, "flags": (flags or {}).get(name, [])}
             for i, (name, (rating, battles)) in enumerate(ordered)]
     names = sorted(ratings)
     n = len(names)
@@ -103,6 +104,14 @@ def test_deprecated_models_are_hidden_until_asked_for_and_keep_their_rank(client
     shown = page(client, "/leaderboard?deprecated=1")
     assert visible_models(shown) == ["Retired", "Current"]
     assert re.search(r'<td class="num" data-value="1"[^>]*>1</td>\s*<th scope="row" data-value="Retired"', shown)
+
+
+def test_a_model_that_never_lost_is_flagged_because_its_rating_is_only_a_floor(client: Client) -> None:
+    snapshot_of({"Unbeaten": (1300, 20), "Other": (1000, 20)}, flags={"Unbeaten": ["never_lost"]})
+    html = page(client)
+    unbeaten, other = (html.split(f'data-value="{name}"', 1)[1].split("</tr>", 1)[0] for name in ("Unbeaten", "Other"))
+    assert "never lost" in unbeaten and "only a floor" in unbeaten
+    assert "never lost" not in other
 
 
 def test_the_table_can_be_sorted_without_javascript_by_following_a_column_link(client: Client) -> None:
