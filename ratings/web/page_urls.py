@@ -1,3 +1,8 @@
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from . import views
+
+urlpatterns = [
+    path("leaderboard", views.leaderboard, name="leaderboard"),
+    path("leaderboard/snapshots/<int:pk>", views.leaderboard_snapshot, name="leaderboard-snapshot"),
+]

@@ -1,0 +1,226 @@
+"""The public leaderboard page: the latest run of snapshots, or one exact snapshot, with SVG charts.
+
+Everything shown comes from an immutable :class:`Snapshot`; only the models' display metadata
+(organisation, license, link, state) is joined at render time, by name, so that an edit in the
+admin shows at once and a model no longer in the database still renders.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.utils.safestring import SafeString, mark_safe
+from django.views.decorators.http import require_GET
+
+from arena.models import ArenaModel
+
+from . import charts
+from .models import Snapshot
+from .snapshots import snapshot_latest
+
+HEATMAP_MODELS = 15  # beyond this a heatmap's numbers stop being readable
+METHODS = {"bradley_terry": "Bradley–Terry (maximum likelihood)"}
+EXCLUSIONS = {
+    "too_fast": "cast too soon to have read both answers",
+    "ip_daily_cap": "over the daily cap of votes from one address",
+    "failed_battle": "battles that failed (no vote possible)",
+    "not_counted:side_by_side": "side-by-side battles (the voter chose the models)",
+}
+FLAGS = {
+    "never_lost": "never lost a battle: its rating and upper bound are only a floor",
+    "never_won": "never won a battle: its rating and lower bound are only a ceiling",
+    "disconnected": "never compared, even indirectly, with the main group of models",
+}
+STYLE_FEATURES = {"style_length": "Answer length", "style_headers": "Markdown headers", "style_lists": "Markdown lists",
+                  "style_bold": "Bold text"}
+
+
+@dataclass(frozen=True)
+class BoardRow:
+    rank: int
+    model: str
+    organization: str
+    license: str
+    link: str
+    deprecated: bool
+    rating: float
+    lower: float | None
+    upper: float | None
+    votes: int
+    provisional: bool
+    bar: SafeString
+    flags: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    descending: bool  # the natural direction: best or most first
+    value: Callable[[BoardRow], Any]
+
+
+COLUMNS = (
+    Column("rank", "Rank (UB)", False, lambda r: (r.rank, -r.rating)),
+    Column("model", "Model", False, lambda r: r.model.casefold()),
+    Column("rating", "Rating", True, lambda r: r.rating),
+    Column("votes", "Votes", True, lambda r: r.votes),
+)
+
+
+@dataclass(frozen=True)
+class Tab:
+    title: str
+    votes: int
+    url: str
+    current: bool
+
+
+@dataclass(frozen=True)
+class Heatmap:
+    key: str
+    title: str
+    caption: str
+    svg: SafeString
+    labels: list[str]
+    rows: list[tuple[str, list[str]]]
+
+
+@require_GET
+def leaderboard(request: HttpRequest) -> HttpResponse:
+    """The latest run; ``?view=<key>`` picks one of its views."""
+    latest = snapshot_latest("overall")
+    if latest is None:
+        return render(request, "leaderboard/empty.html", {"min_votes": settings.ARENA_CATEGORY_MIN_VOTES})
+    key = request.GET.get("view") or "overall"
+    siblings = _run_views(latest.run)
+    chosen = next((s for s in siblings if s.view == key), None)
+    tabs = [Tab(s.title, s.votes, _view_url(s.view), s.view == key) for s in siblings]
+    if chosen is None:
+        context = {"key": key, "tabs": tabs, "min_votes": settings.ARENA_CATEGORY_MIN_VOTES}
+        return render(request, "leaderboard/unknown_view.html", context, status=404)
+    snapshot = Snapshot.objects.get(pk=chosen.pk)
+    return _page(request, snapshot, tabs, is_latest=True)
+
+
+@require_GET
+def leaderboard_snapshot(request: HttpRequest, pk: int) -> HttpResponse:
+    """One exact snapshot, for stable links; its tabs lead to the other views of the same run."""
+    snapshot = get_object_or_404(Snapshot, pk=pk)
+    siblings = _run_views(snapshot.run)
+    tabs = [Tab(s.title, s.votes, reverse("leaderboard-snapshot", args=[s.pk]), s.pk == snapshot.pk) for s in siblings]
+    latest = snapshot_latest("overall")
+    return _page(request, snapshot, tabs, is_latest=latest is not None and latest.run == snapshot.run)
+
+
+def _run_views(run: uuid.UUID) -> list[Snapshot]:
+    return list(Snapshot.objects.filter(run=run).only("pk", "view", "title", "votes", "run").order_by("pk"))
+
+
+def _view_url(key: str) -> str:
+    url = reverse("leaderboard")
+    return url if key == "overall" else f"{url}?{urlencode({'view': key})}"
+
+
+def _page(request: HttpRequest, snapshot: Snapshot, tabs: list[Tab], *, is_latest: bool) -> HttpResponse:
+    show_deprecated = request.GET.get("deprecated") == "1"
+    column = next((c for c in COLUMNS if c.key == request.GET.get("sort")), COLUMNS[0])
+    rows = board_rows(snapshot.result, provisional_votes=settings.ARENA_PROVISIONAL_VOTES)
+    rows.sort(key=column.value, reverse=column.descending)
+    shown = [r for r in rows if show_deprecated or not r.deprecated]
+    context = {
+        "snapshot": snapshot,
+        "tabs": tabs,
+        "rows": rows,
+        "columns": [_header(request, c, c is column) for c in COLUMNS],
+        "show_deprecated": show_deprecated,
+        "deprecated_count": sum(r.deprecated for r in rows),
+        "provisional_votes": settings.ARENA_PROVISIONAL_VOTES,
+        "is_latest": is_latest,
+        "interval_chart": _interval_chart(snapshot, shown),
+        "heatmaps": _heatmaps(snapshot, shown),
+        "excluded": [(EXCLUSIONS.get(k, k.replace("_", " ")), n) for k, n in snapshot.excluded.items() if n],
+        "method": METHODS.get(snapshot.method, snapshot.method),
+        "metadata": snapshot.result.get("metadata", {}),
+        "parameters": [{**p, "label": STYLE_FEATURES.get(p["name"], p["name"])} for p in snapshot.result.get("parameters", [])],
+    }
+    return render(request, "leaderboard/page.html", context)
+
+
+def _header(request: HttpRequest, column: Column, current: bool) -> dict[str, Any]:
+    query = request.GET.copy()
+    query["sort"] = column.key
+    direction = "descending" if column.descending else "ascending"
+    return {"key": column.key, "label": column.label, "url": f"?{query.urlencode()}",
+            "aria_sort": direction if current else "", "direction": direction}
+
+
+def board_rows(result: dict[str, Any], *, provisional_votes: int) -> list[BoardRow]:
+    """The snapshot's rows with each model's current display metadata, in rating order."""
+    raw = result.get("rows", [])
+    models = {m.name: m for m in ArenaModel.objects.filter(name__in=[r["model"] for r in raw])}
+    domain = charts.interval_domain([_interval(r) for r in raw])
+    rows = []
+    for row in raw:
+        found = models.get(row["model"]) or ArenaModel(name=row["model"])  # gone from the database: no metadata
+        rows.append(BoardRow(
+            rank=row["rank_ub"], model=row["model"], rating=row["rating"], lower=row["lower"], upper=row["upper"],
+            organization=found.organization, license=found.license, link=_safe_link(found.link),
+            deprecated=found.state == ArenaModel.State.DEPRECATED,
+            votes=row["battles"], provisional=row["battles"] < provisional_votes,
+            flags=[(flag.replace("_", " "), FLAGS.get(flag, "")) for flag in row.get("flags", [])],
+            bar=mark_safe(charts.interval_bar(_interval(row), domain=domain)),  # charts escapes every label
+        ))
+    return rows
+
+
+def _safe_link(link: str) -> str:
+    """Only web addresses become links: a model created outside the admin skipped URLField's validation."""
+    return link if link.startswith(("https://", "http://")) else ""
+
+
+def _interval(row: dict[str, Any]) -> charts.Interval:
+    return charts.Interval(label=row["model"], rating=row["rating"], lower=row["lower"], upper=row["upper"])
+
+
+def _interval_chart(snapshot: Snapshot, rows: list[BoardRow]) -> SafeString:
+    ordered = sorted(rows, key=lambda r: -r.rating)
+    svg = charts.interval_plot(
+        [charts.Interval(r.model, r.rating, r.lower, r.upper) for r in ordered], chart_id="chart-intervals",
+        title=f"Ratings with 95% intervals — {snapshot.title}",
+        description=f"{len(ordered)} models from best to worst rated, each with its rating (dot) and 95% interval "
+                    "(bar) on the Elo scale. The same numbers are in the Rating and 95% interval columns of the table.",
+    )
+    return mark_safe(svg)  # charts escapes every label
+
+
+def _heatmaps(snapshot: Snapshot, rows: list[BoardRow]) -> list[Heatmap]:
+    names: list[str] = snapshot.result.get("names", [])
+    matrices: dict[str, list[list[float | None]]] = snapshot.result.get("matrices", {})
+    index = {name: i for i, name in enumerate(names)}
+    top = [r.model for r in sorted(rows, key=lambda r: -r.rating) if r.model in index][:HEATMAP_MODELS]
+    specs = (
+        ("win_rates", "rate", "Win rate", "Share of battles the row model won against the column model (ties count "
+         "half); red below 50%, blue above, grey where the pair never met."),
+        ("battle_counts", "count", "Battle count", "Number of counted battles between each pair; darker blue means "
+         "more battles."),
+    )
+    heatmaps = []
+    for key, kind, title, description in specs:
+        if key not in matrices:
+            continue
+        values = [[matrices[key][index[a]][index[b]] if a != b else None for b in top] for a in top]
+        full = f"{title} — {snapshot.title}, top {len(top)} models by rating"
+        svg = charts.heatmap(top, values, chart_id=f"chart-{key.replace('_', '-')}", title=full,
+                             description=description, kind=kind)
+        table = [(a, [charts.format_cell(v, kind) for v in row]) for a, row in zip(top, values, strict=True)]
+        heatmaps.append(Heatmap(key, full, description, mark_safe(svg), top, table))  # charts escapes every label
+    return heatmaps
