@@ -65,7 +65,7 @@ def battle_create(
     prompt: Any,
     session_key: str,
     ip_hash: str,
-    mode: str = Battle.Mode.ANONYMOUS,
+    mode: str = "anonymous",
     model_a: str | None = None,
     model_b: str | None = None,
     rng: random.Random | None = None,
