@@ -34,7 +34,7 @@ from .snapshots import _answer_styles, vote_rows
 CSV_COLUMNS = (*COLUMNS, "organization", "license")
 WINNERS = {"a": "model_a", "b": "model_b", "tie": "tie", "both_bad": "tie (bothbad)"}
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-CHUNK = 2000
+CHUNK = 500  # battles per enrichment query; also bounds the conversation text held at once
 
 
 def csv_cell(value: Any) -> Any:
