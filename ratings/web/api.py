@@ -8,10 +8,13 @@ docs/api.md; the schema is docs/openapi.json.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from itertools import islice
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils.cache import patch_cache_control
@@ -25,6 +28,7 @@ from .models import Snapshot
 PER_PAGE, MAX_PER_PAGE = 20, 100
 VIEW_KEY = re.compile(r"^(overall|style_control|multi_turn|long_prompt|code|language:[A-Za-z0-9_-]{1,16})$")
 IMMUTABLE, LATEST = 24 * 3600, 60  # seconds a client may cache a snapshot, or "the latest" of a view
+LINES_PER_HOP = 500  # lines read per trip to the database thread when serving over ASGI
 
 
 class BadRequest(Exception):
@@ -118,10 +122,23 @@ def _file_stem(snapshot: Snapshot) -> str:
     return f"leaderboard-{snapshot.view.replace(':', '-')}-{snapshot.pk}"
 
 
-def _jsonl(lines: Iterator[str], filename: str) -> StreamingHttpResponse:
-    response = StreamingHttpResponse((line.encode() for line in lines), content_type="application/x-ndjson")
+def _jsonl(request: HttpRequest, lines: Iterator[str], filename: str) -> StreamingHttpResponse:
+    # Django would read a sync iterator into a list before sending it over ASGI (and an async one
+    # over WSGI), so each server gets the kind it streams.
+    content = _async_blocks(lines) if isinstance(request, ASGIRequest) else (line.encode() for line in lines)
+    response = StreamingHttpResponse(content, content_type="application/x-ndjson")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+async def _async_blocks(lines: Iterator[str]) -> AsyncIterator[bytes]:
+    read = sync_to_async(_block, thread_sensitive=True)  # the queries stay on one thread and connection
+    while block := await read(lines):
+        yield block
+
+
+def _block(lines: Iterator[str]) -> bytes:
+    return "".join(islice(lines, LINES_PER_HOP)).encode()
 
 
 @api_view
@@ -152,7 +169,7 @@ def snapshot_battles(request: HttpRequest, pk: int) -> HttpResponse:
     conversations = _flag(request, "conversations")
     snapshot = snapshot_get(pk)
     lines = exports.snapshot_battle_lines(snapshot, conversations=conversations)
-    return _jsonl(lines, f"battles-{snapshot.view.replace(':', '-')}-{snapshot.pk}.jsonl")
+    return _jsonl(request, lines, f"battles-{snapshot.view.replace(':', '-')}-{snapshot.pk}.jsonl")
 
 
 @api_view
@@ -160,7 +177,7 @@ def battles_all(request: HttpRequest) -> HttpResponse:
     """Every voted battle (after vote id ``since``), with whether it counts and why not."""
     since = _whole(request, "since", 0, minimum=0)
     conversations = _flag(request, "conversations")
-    return _jsonl(exports.all_battle_lines(since=since, conversations=conversations), "battles.jsonl")
+    return _jsonl(request, exports.all_battle_lines(since=since, conversations=conversations), "battles.jsonl")
 
 
 @api_view

@@ -8,6 +8,7 @@ import tracemalloc
 from datetime import timedelta
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.test import override_settings
 from django.utils import timezone
 
@@ -168,3 +169,16 @@ def test_the_battle_export_streams_in_constant_memory() -> None:
         tracemalloc.stop()
     assert count == 6000 and size > 30_000_000
     assert peak < size / 4 and peak < 10_000_000
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_over_asgi_the_battle_export_is_streamed_not_read_into_a_list(async_client) -> None:
+    def play_three() -> None:
+        for outcome in ("a", "b", "tie"):
+            battle_voted(model("Alpha"), model("Beta"), outcome)
+
+    await sync_to_async(play_three)()
+    response = await async_client.get("/exports/battles.jsonl?conversations=1")
+    assert response.status_code == 200 and response.is_async
+    body = b"".join([chunk async for chunk in response.streaming_content])
+    assert [json.loads(line)["winner"] for line in body.splitlines()] == ["model_a", "model_b", "tie"]
