@@ -187,8 +187,10 @@ def _conversations(battle_ids: list[int]) -> dict[int, tuple[list[dict[str, str]
     for battle_id, index, prompt in turns.values_list("battle_id", "index", "prompt"):
         sides = talks.setdefault(battle_id, ([], []))
         for side, messages in zip("ab", sides, strict=True):
-            messages.append({"role": "user", "content": prompt})
-            if (battle_id, index, side) in answers:
+            # Imported battles may hold an empty prompt or answer only to carry style counts.
+            if prompt:
+                messages.append({"role": "user", "content": prompt})
+            if answers.get((battle_id, index, side)):
                 messages.append({"role": "assistant", "content": answers[battle_id, index, side]})
     return talks
 

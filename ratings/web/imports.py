@@ -30,6 +30,7 @@ from ratings.data import BOTH_BAD, TIE, WINNER_VALUES, A, B, Problem, battles_fr
 from ratings.data import _csv_records as csv_records
 from ratings.data import _json_lines_records as json_lines_records
 from ratings.data import _json_list_records as json_list_records
+from ratings.style import STYLE_FEATURES, style_counts, style_from_metadata
 
 Progress = Callable[[int, int], None]  # (records done, records in the file)
 BATCH = 1000
@@ -69,6 +70,18 @@ class Incoming:
     judge: str
     question_uuid: uuid.UUID | None
     turns: list[tuple[str, str | None, str | None]]  # (prompt, answer of A, answer of B)
+    style: tuple[float, ...] | None  # FastChat conv_metadata: the four style counts of A, then of B
+
+    def stored_turns(self) -> list[tuple[str, str | None, str | None]]:
+        """The turns to store; style counts need answers to hold them, so a styled battle has at least one."""
+        return self.turns or ([("", None, None)] if self.style else [])
+
+    def answer_style(self, index: int, side: str, text: str | None) -> list[float]:
+        """conv_metadata's counts on the first turn (zeros on later ones), else counted from the text."""
+        if self.style is not None:
+            offset = 0 if side == "a" else len(STYLE_FEATURES)
+            return list(self.style[offset:offset + len(STYLE_FEATURES)]) if index == 1 else [0.0] * len(STYLE_FEATURES)
+        return list(style_counts(text)) if text is not None else []
 
 
 def file_records(path: str | Path) -> list[tuple[int, Mapping[str, Any]]]:
@@ -155,6 +168,7 @@ def _incoming(line: int, record: Mapping[str, Any], now: datetime) -> Incoming |
     language = str(record.get("language") or "")
     language = "" if language.lower() == "unknown" else language[:16]
     anony = str(record.get("anony", True)).lower() not in ("false", "0", "no")
+    metadata = record.get("conv_metadata")
     return Incoming(
         line=line, external_id=question_id or _line_id(line, record), model_a=name_a, model_b=name_b,
         outcome=OUTCOMES[WINNER_VALUES[str(record["winner"])]], anony=anony,
@@ -162,7 +176,7 @@ def _incoming(line: int, record: Mapping[str, Any], now: datetime) -> Incoming |
         turn_count=int(turn) if turn is not None else max(len(turns), 1),
         language=language or (prompt_language(first_prompt) if first_prompt else ""),
         judge=str(record.get("judge", record.get("worker", "")) or ""), question_uuid=_as_uuid(question_id),
-        turns=turns,
+        turns=turns, style=style_from_metadata(metadata) if isinstance(metadata, Mapping) else None,
     )
 
 
@@ -215,13 +229,13 @@ def _write(incoming: list[Incoming], source: str, summary: ImportSummary) -> Non
     taken = set(Battle.objects.filter(uuid__in=[i.question_uuid for i in fresh if i.question_uuid])
                 .values_list("uuid", flat=True))
     battles = Battle.objects.bulk_create([_battle(i, source, models, taken) for i in fresh])
-    turns = [(battle, index, turn) for battle, item in zip(battles, fresh, strict=True)
-             for index, turn in enumerate(item.turns, start=1)]
-    turn_rows = Turn.objects.bulk_create([Turn(battle=b, index=index, prompt=t[0]) for b, index, t in turns])
+    turns = [(battle, item, index, turn) for battle, item in zip(battles, fresh, strict=True)
+             for index, turn in enumerate(item.stored_turns(), start=1)]
+    turn_rows = Turn.objects.bulk_create([Turn(battle=b, index=index, prompt=t[0]) for b, _, index, t in turns])
     Answer.objects.bulk_create([
-        Answer(turn=row, side=side, status=Answer.Status.DONE, text=text)
-        for row, (_, _, turn) in zip(turn_rows, turns, strict=True)
-        for side, text in (("a", turn[1]), ("b", turn[2])) if text is not None
+        Answer(turn=row, side=side, status=Answer.Status.DONE, text=text or "", style=item.answer_style(index, side, text))
+        for row, (_, item, index, turn) in zip(turn_rows, turns, strict=True)
+        for side, text in (("a", turn[1]), ("b", turn[2])) if text is not None or item.style is not None
     ])
     Vote.objects.bulk_create([
         Vote(battle=battle, outcome=item.outcome, counts=item.anony, excluded_reason="" if item.anony else "side_by_side",

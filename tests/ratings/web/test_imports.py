@@ -107,8 +107,22 @@ def test_the_command_reports_a_file_that_cannot_be_read(tmp_path) -> None:
         call_command("import_battles", str(broken))
 
 
+def test_fastchat_style_counts_are_kept_for_the_style_controlled_view(tmp_path) -> None:
+    metadata = {"sum_assistant_a_tokens": 120, "header_count_a": {"h1": 1, "h2": 2}, "list_count_a": 4,
+                "bold_count_a": 0, "sum_assistant_b_tokens": 40, "header_count_b": 0, "list_count_b": 0,
+                "bold_count_b": 1}
+    path = write_lines(tmp_path / "styled.jsonl", [
+        {"model_a": "Alpha", "model_b": "Beta", "winner": "model_a", "conv_metadata": metadata, "turn": 2}])
+    battles_import(path, source="styled")
+    assert dict(Answer.objects.values_list("side", "style")) == {"a": [120.0, 3.0, 4.0, 0.0], "b": [40.0, 0.0, 0.0, 1.0]}
+    assert Battle.objects.get().turn_count == 2
+
+
 def test_the_shared_llmfao_file_imports_in_seconds_with_every_vote_counted(shared_data) -> None:
     # LLMFAO, Dmitry Ustalov; base responses from the llmonitor.com Crowdsourced LLM Benchmark (CC BY 4.0).
-    summary = battles_import(shared_data / "llmfao_battles.json", source="llmfao")
+    calls = []
+    summary = battles_import(shared_data / "llmfao_battles.json", source="llmfao",
+                             progress=lambda done, total: calls.append((done, total)))
+    assert calls[0] == (1000, 8931) and calls[-1] == (8931, 8931)
     assert (summary.created, sum(summary.rejected.values()), len(summary.models_created)) == (8931, 0, 59)
     assert Vote.objects.filter(counts=True).count() == 8931

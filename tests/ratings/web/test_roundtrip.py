@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import random
 
 import pytest
 
@@ -16,6 +17,7 @@ from ratings.cli import main as ratings_cli
 from ratings.web.imports import battles_import
 from ratings.web.models import Snapshot
 from ratings.web.snapshots import snapshot_refresh
+from tests.factories import battle_voted, model
 
 pytestmark = pytest.mark.django_db
 ROUNDS, SEED = 20, 11
@@ -98,3 +100,22 @@ def test_re_importing_the_export_into_an_empty_database_gives_the_same_snapshot(
     assert again.result["rows"] == llmfao_snapshot.result["rows"]
     first_line = json.loads(path.open().readline())
     assert Battle.objects.filter(uuid=first_line["question_id"]).exists()
+
+
+def test_the_style_controlled_view_survives_an_export_and_a_re_import(client, tmp_path) -> None:
+    verbose, terse, plain = model("Verbose"), model("Terse"), model("Plain")
+    rng = random.Random(8)
+    for i in range(90):
+        a, b = [(verbose, terse), (terse, plain), (plain, verbose)][i % 3]
+        style = ([rng.randint(20, 500), rng.randint(0, 3), rng.randint(0, 6), rng.randint(0, 2)], [rng.randint(20, 500), 0, 1, 2])
+        battle_voted(a, b, rng.choice(["a", "b", "tie"]), style=style, ip_hash=f"ip-{i}", turns=1 + i % 2)
+    before = next(s for s in snapshot_refresh(rounds=ROUNDS, seed=SEED) if s.view == "style_control")
+    path = export(client, before, tmp_path)
+    Vote.objects.all().delete()
+    Battle.objects.all().delete()
+    Snapshot.objects.all().delete()
+    assert battles_import(path, source="export").created == 90
+    after = next(s for s in snapshot_refresh(rounds=ROUNDS, seed=SEED) if s.view == "style_control")
+    assert after.counts_hash == before.counts_hash
+    assert after.result["rows"] == before.result["rows"]
+    assert after.result["parameters"] == before.result["parameters"]
