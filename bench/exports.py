@@ -53,9 +53,9 @@ def generate(n: int, start: int) -> None:
     for offset in range(start, start + n, 20000):
         size = min(20000, start + n - offset)
         battles = Battle.objects.bulk_create([
-            Battle(model_a=models[i % 20], model_b=models[(i * 7 + 1) % 20 if (i * 7 + 1) % 20 != i % 20 else (i + 1) % 20],
-                   status="voted", session_key=f"s{i % 5000}", ip_hash=f"ip{i % 5000}",
-                   created_at=now - timedelta(seconds=i)) for i in range(offset, offset + size)])
+            Battle(model_a=models[i % 20], model_b=models[(i % 20 + 1 + (i // 20) % 19) % 20], status="voted",
+                   session_key=f"s{i % 5000}", ip_hash=f"ip{i % 5000}", created_at=now - timedelta(seconds=i))
+            for i in range(offset, offset + size)])
         Vote.objects.bulk_create([Vote(battle=b, outcome="ab"[i % 2], counts=True, session_key=b.session_key,
                                        ip_hash=b.ip_hash, created_at=b.created_at) for i, b in enumerate(battles)])
 
