@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import connections
 from django.test import override_settings
 from django.utils import timezone
 
@@ -181,4 +182,5 @@ async def test_over_asgi_the_battle_export_is_streamed_not_read_into_a_list(asyn
     response = await async_client.get("/exports/battles.jsonl?conversations=1")
     assert response.status_code == 200 and response.is_async
     body = b"".join([chunk async for chunk in response.streaming_content])
+    await sync_to_async(connections.close_all)()  # the database thread's connection, as the server would
     assert [json.loads(line)["winner"] for line in body.splitlines()] == ["model_a", "model_b", "tie"]
