@@ -23,6 +23,7 @@ from itertools import islice
 from typing import Any
 
 from django.conf import settings
+from django.urls import reverse
 
 from arena.models import Answer, ArenaModel, Battle, Turn
 from ratings.cli import COLUMNS
@@ -63,7 +64,7 @@ def leaderboard_csv(snapshot: Snapshot) -> str:
 
 def snapshot_summary(snapshot: Snapshot) -> dict[str, Any]:
     """What a snapshot was computed from, without its rows."""
-    base = f"/leaderboard/snapshots/{snapshot.pk}"
+    args = [snapshot.pk]
     return {
         "id": snapshot.pk, "run": str(snapshot.run), "view": snapshot.view, "title": snapshot.title,
         "computed_at": snapshot.computed_at.isoformat(), "votes": snapshot.votes,
@@ -71,8 +72,10 @@ def snapshot_summary(snapshot: Snapshot) -> dict[str, Any]:
         "filters": snapshot.filters, "method": snapshot.method, "ci_method": snapshot.ci_method,
         "rounds": snapshot.rounds, "seed": snapshot.seed, "code_version": snapshot.code_version,
         "counts_hash": snapshot.counts_hash, "models": len(snapshot.result.get("rows", [])),
-        "links": {"csv": f"{base}.csv", "json": f"{base}.json", "battles": f"{base}/battles.jsonl",
-                  "api": f"/api/v1/snapshots/{snapshot.pk}"},
+        "links": {"csv": reverse("leaderboard-snapshot-csv", args=args),
+                  "json": reverse("leaderboard-snapshot-json", args=args),
+                  "battles": reverse("leaderboard-snapshot-battles", args=args),
+                  "api": reverse("api-snapshot", args=args)},
     }
 
 
