@@ -1,0 +1,207 @@
+"""Exports: leaderboards as CSV and JSON, battles as JSON lines in FastChat's clean-battle fields.
+
+Battle exports are generators over chunked database iterators, so a million battles stream in
+constant memory (the daily-cap rule keeps one counter per hashed address and day, nothing per
+battle). A snapshot's battle export yields exactly the votes the snapshot was computed from, in
+vote order, so ``python -m ratings`` on the file reproduces the snapshot.
+
+Voters appear only as ``judge``: a keyed hash of the battle's session (or hashed address),
+never the address or the session key itself.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import io
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any
+
+from django.conf import settings
+from django.urls import reverse
+
+from arena.models import Answer, ArenaModel, Battle, Turn
+from ratings.cli import COLUMNS
+
+from .models import Snapshot
+from .rules import Rules, View, VoteRow, exclusion_reason, views
+from .snapshots import _answer_styles, vote_rows
+
+CSV_COLUMNS = (*COLUMNS, "organization", "license")
+WINNERS = {"a": "model_a", "b": "model_b", "tie": "tie", "both_bad": "tie (bothbad)"}
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+CHUNK = 500  # battles per enrichment query; also bounds the conversation text held at once
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell that no spreadsheet reads as a formula; numbers stay numbers."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(value) if isinstance(value, float) else value
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def csv_line(cells: Iterable[Any]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow([csv_cell(c) for c in cells])
+    return buffer.getvalue()
+
+
+def leaderboard_csv(snapshot: Snapshot) -> str:
+    """The snapshot's rows with the columns of ``python -m ratings --format csv``, plus organization and license."""
+    models = _public_models()
+    lines = [csv_line(CSV_COLUMNS)]
+    for row in snapshot.result["rows"]:
+        about = models.get(row["model"], {})
+        lines.append(csv_line([row[c] for c in COLUMNS] + [about.get("organization", ""), about.get("license", "")]))
+    return "".join(lines)
+
+
+def snapshot_summary(snapshot: Snapshot) -> dict[str, Any]:
+    """What a snapshot was computed from, without its rows."""
+    args = [snapshot.pk]
+    return {
+        "id": snapshot.pk, "run": str(snapshot.run), "view": snapshot.view, "title": snapshot.title,
+        "computed_at": snapshot.computed_at.isoformat(), "votes": snapshot.votes,
+        "vote_id_min": snapshot.vote_id_min, "vote_id_max": snapshot.vote_id_max, "excluded": snapshot.excluded,
+        "filters": snapshot.filters, "method": snapshot.method, "ci_method": snapshot.ci_method,
+        "rounds": snapshot.rounds, "seed": snapshot.seed, "code_version": snapshot.code_version,
+        "counts_hash": snapshot.counts_hash, "models": len(snapshot.result.get("rows", [])),
+        "links": {"csv": reverse("leaderboard-snapshot-csv", args=args),
+                  "json": reverse("leaderboard-snapshot-json", args=args),
+                  "battles": reverse("leaderboard-snapshot-battles", args=args),
+                  "api": reverse("api-snapshot", args=args)},
+    }
+
+
+def snapshot_document(snapshot: Snapshot) -> dict[str, Any]:
+    """The whole snapshot: its summary, rows (with public model facts), engine metadata and matrices."""
+    models = _public_models()
+    result = snapshot.result
+    rows = [{**row, "organization": models.get(row["model"], {}).get("organization", ""),
+             "license": models.get(row["model"], {}).get("license", "")} for row in result["rows"]]
+    return {"snapshot": snapshot_summary(snapshot), "rows": rows, "parameters": result.get("parameters", []),
+            "metadata": result.get("metadata", {}), "names": result.get("names", []),
+            "matrices": result.get("matrices", {})}
+
+
+def model_public(model: ArenaModel) -> dict[str, Any]:
+    """The fields of a model anyone may see; never adapter settings, key names or base URLs."""
+    return {"name": model.name, "organization": model.organization, "license": model.license,
+            "link": model.link, "state": model.state}
+
+
+def _public_models() -> dict[str, dict[str, Any]]:
+    return {m.name: model_public(m) for m in ArenaModel.objects.all()}
+
+
+def judge_pseudonym(session_key: str, ip_hash: str) -> str:
+    """A stable pseudonymous voter id: a keyed hash of the session (or hashed address), never either itself."""
+    secret = session_key or ip_hash
+    if not secret:
+        return ""
+    digest = hmac.new(settings.ARENA_IP_SALT.encode(), b"judge:" + secret.encode(), hashlib.sha256)
+    return "judge_" + digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    conversations: bool = False
+    style: bool = False      # add FastChat conv_metadata; battles without complete style counts are left out
+    audit: bool = False      # add vote_id, counted and excluded_reason (the all-battles export)
+
+
+def judged_rows(rules: Rules, *, up_to: int | None = None) -> Iterator[tuple[VoteRow, str]]:
+    """Every vote with the first rule it breaks ("" if it counts), streamed in vote order."""
+    seen: Counter[tuple[str, str]] = Counter()
+    for row in vote_rows(up_to=up_to):
+        yield row, exclusion_reason(row, rules, seen)
+
+
+def snapshot_view(snapshot: Snapshot, rules: Rules) -> View:
+    languages = {snapshot.view.partition(":")[2]} if snapshot.view.startswith("language:") else set()
+    return next(v for v in views(languages, rules) if v.key == snapshot.view)
+
+
+def snapshot_rows(snapshot: Snapshot) -> Iterator[VoteRow]:
+    """Streams what :func:`ratings.web.snapshots.view_rows` returns: the votes the snapshot used."""
+    rules = Rules.from_filters(snapshot.filters)
+    view = snapshot_view(snapshot, rules)
+    first = snapshot.vote_id_min or 0
+    for row, reason in judged_rows(rules, up_to=snapshot.vote_id_max):
+        if not reason and row.vote_id >= first and view.keep(row):
+            yield row
+
+
+def snapshot_battle_lines(snapshot: Snapshot, *, conversations: bool = False) -> Iterator[str]:
+    """The battles a snapshot used, one JSON object per line, in vote order."""
+    options = ExportOptions(conversations=conversations, style=bool(snapshot.filters.get("style_control")))
+    yield from battle_lines(((row, "") for row in snapshot_rows(snapshot)), options)
+
+
+def all_battle_lines(*, since: int = 0, conversations: bool = False) -> Iterator[str]:
+    """Every voted battle after vote id ``since``, with whether it counts under the rules in force."""
+    rows = ((row, reason) for row, reason in judged_rows(Rules.from_settings()) if row.vote_id > since)
+    yield from battle_lines(rows, ExportOptions(conversations=conversations, audit=True))
+
+
+def battle_lines(rows: Iterable[tuple[VoteRow, str]], options: ExportOptions) -> Iterator[str]:
+    names = dict(ArenaModel.objects.values_list("pk", "name"))
+    iterator = iter(rows)
+    while chunk := list(islice(iterator, CHUNK)):
+        ids = [row.battle_id for row, _ in chunk]
+        facts = {pk: rest for pk, *rest in Battle.objects.filter(pk__in=ids).values_list(
+            "pk", "uuid", "mode", "session_key", "ip_hash")}
+        talks = _conversations(ids) if options.conversations else {}
+        styles = _answer_styles(ids) if options.style else {}
+        for row, reason in chunk:
+            if options.style and row.battle_id not in styles:
+                continue
+            record = _record(row, names, *facts[row.battle_id])
+            if options.audit:
+                record.update(vote_id=row.vote_id, counted=not reason, excluded_reason=reason)
+            if options.conversations:
+                record["conversation_a"], record["conversation_b"] = talks.get(row.battle_id, ([], []))
+            if options.style:
+                record["conv_metadata"] = _conv_metadata(*styles[row.battle_id])
+            yield json.dumps(record, ensure_ascii=False) + "\n"
+
+
+def _record(row: VoteRow, names: dict[int, str], uuid: Any, mode: str, session_key: str, ip_hash: str
+            ) -> dict[str, Any]:
+    return {
+        "question_id": uuid.hex, "model_a": names[row.model_a], "model_b": names[row.model_b],
+        "winner": WINNERS[row.outcome], "judge": judge_pseudonym(session_key, ip_hash), "turn": row.turn_count,
+        "anony": mode == Battle.Mode.ANONYMOUS, "language": row.language, "tstamp": row.created_at.timestamp(),
+    }
+
+
+def _conversations(battle_ids: list[int]) -> dict[int, tuple[list[dict[str, str]], list[dict[str, str]]]]:
+    """OpenAI-style message lists per side: each turn's prompt, then that side's answer if it has one."""
+    answers = {(b, i, side): text for b, i, side, text in Answer.objects.filter(turn__battle_id__in=battle_ids)
+               .values_list("turn__battle_id", "turn__index", "side", "text")}
+    talks: dict[int, tuple[list[dict[str, str]], list[dict[str, str]]]] = {}
+    turns = Turn.objects.filter(battle_id__in=battle_ids).order_by("battle_id", "index")
+    for battle_id, index, prompt in turns.values_list("battle_id", "index", "prompt"):
+        sides = talks.setdefault(battle_id, ([], []))
+        for side, messages in zip("ab", sides, strict=True):
+            # Imported battles may hold an empty prompt or answer only to carry style counts.
+            if prompt:
+                messages.append({"role": "user", "content": prompt})
+            if answers.get((battle_id, index, side)):
+                messages.append({"role": "assistant", "content": answers[battle_id, index, side]})
+    return talks
+
+
+def _conv_metadata(style_a: list[float], style_b: list[float]) -> dict[str, float]:
+    """Style counts in FastChat's conv_metadata fields, which ``python -m ratings --style-control`` reads."""
+    fields = ("sum_assistant_{}_tokens", "header_count_{}", "list_count_{}", "bold_count_{}")
+    metadata: dict[str, float] = {}
+    for side, style in (("a", style_a), ("b", style_b)):
+        metadata.update({field.format(side): value for field, value in zip(fields, style, strict=True)})
+    return metadata
