@@ -175,19 +175,24 @@ def load_battles(path: str | Path) -> tuple[Battles, list[Problem]]:
         The valid battles and one :class:`Problem` (line number and reason) per skipped record.
         A file that cannot be parsed at all raises ``ValueError`` naming the line.
     """
+    return battles_from_records(read_records(path))
+
+
+def read_records(path: str | Path) -> Iterable[tuple[int, Mapping[str, Any]]]:
+    """The records of a battle file with their line numbers, whatever its format (see :func:`load_battles`)."""
     path = Path(path)
     text = path.read_text(encoding="utf-8")
     suffix = path.suffix.lower()
     stripped = text.lstrip()
     if suffix == ".csv":
-        return battles_from_records(_csv_records(text))
+        return _csv_records(text)
     if suffix in (".jsonl", ".ndjson") or (suffix != ".json" and stripped.startswith("{")):
-        return battles_from_records(_json_lines_records(text))
+        return _json_lines_records(text)
     if stripped.startswith("["):
-        return battles_from_records(_json_list_records(text))
+        return _json_list_records(text)
     if suffix == ".json":
-        return battles_from_records(_json_lines_records(text))
-    return battles_from_records(_csv_records(text))
+        return _json_lines_records(text)
+    return _csv_records(text)
 
 
 def _json_list_records(text: str) -> Iterable[tuple[int, Mapping[str, Any]]]:

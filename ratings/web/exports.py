@@ -30,7 +30,7 @@ from ratings.cli import COLUMNS
 
 from .models import Snapshot
 from .rules import Rules, View, VoteRow, exclusion_reason, views
-from .snapshots import _answer_styles, vote_rows
+from .snapshots import answer_styles, vote_rows
 
 CSV_COLUMNS = (*COLUMNS, "organization", "license")
 WINNERS = {"a": "model_a", "b": "model_b", "tie": "tie", "both_bad": "tie (bothbad)"}
@@ -158,7 +158,7 @@ def battle_lines(rows: Iterable[tuple[VoteRow, str]], options: ExportOptions) ->
         facts = {pk: rest for pk, *rest in Battle.objects.filter(pk__in=ids).values_list(
             "pk", "uuid", "mode", "session_key", "ip_hash")}
         talks = _conversations(ids) if options.conversations else {}
-        styles = _answer_styles(ids) if options.style else {}
+        styles = answer_styles(ids) if options.style else {}
         for row, reason in chunk:
             if options.style and row.battle_id not in styles:
                 continue

@@ -26,10 +26,7 @@ from django.utils import timezone
 
 from arena.models import Answer, ArenaModel, Battle, Turn, Vote
 from arena.prompts import prompt_has_code, prompt_language
-from ratings.data import BOTH_BAD, TIE, WINNER_VALUES, A, B, Problem, battles_from_records
-from ratings.data import _csv_records as csv_records
-from ratings.data import _json_lines_records as json_lines_records
-from ratings.data import _json_list_records as json_list_records
+from ratings.data import BOTH_BAD, TIE, WINNER_VALUES, A, B, Problem, battles_from_records, read_records
 from ratings.style import STYLE_FEATURES, style_counts, style_from_metadata
 
 Progress = Callable[[int, int], None]  # (records done, records in the file)
@@ -86,16 +83,7 @@ class Incoming:
 
 def file_records(path: str | Path) -> list[tuple[int, Mapping[str, Any]]]:
     """``(line, record)`` pairs from a JSON list, JSON lines or CSV file, chosen as ``python -m ratings`` does."""
-    path = Path(path)
-    text = path.read_text(encoding="utf-8")
-    suffix, stripped = path.suffix.lower(), text.lstrip()
-    if suffix == ".csv":
-        return list(csv_records(text))
-    if suffix in (".jsonl", ".ndjson") or (suffix != ".json" and stripped.startswith("{")):
-        return list(json_lines_records(text))
-    if stripped.startswith("["):
-        return list(json_list_records(text))
-    return list(json_lines_records(text) if suffix == ".json" else csv_records(text))
+    return list(read_records(path))
 
 
 def battles_import(path: str | Path, *, source: str, progress: Progress | None = None) -> ImportSummary:

@@ -58,11 +58,13 @@ def view_rows(snapshot: Snapshot) -> list[VoteRow]:
 
 
 def battles_from_rows(rows: list[VoteRow], names: dict[int, str], *, style: bool = False) -> Battles:
-    """The rows as integer arrays; model ids are positions in the name-sorted list of models that appear."""
-    styles = _answer_styles([r.battle_id for r in rows]) if style else {}
+    """The rows as integer arrays; model ids number the models in order of first appearance."""
+    styles = answer_styles([r.battle_id for r in rows]) if style else {}
     if style:
         rows = [r for r in rows if r.battle_id in styles]
-    present = sorted({r.model_a for r in rows} | {r.model_b for r in rows}, key=lambda pk: names[pk])
+    # Number models by first appearance, as the ratings loaders do for a file: the bootstrap's draws follow
+    # the numbering, so an exported file gives the command line the same intervals as the snapshot.
+    present = list(dict.fromkeys(pk for r in rows for pk in (r.model_a, r.model_b)))
     index = {pk: i for i, pk in enumerate(present)}
     return Battles(
         model_a=np.fromiter((index[r.model_a] for r in rows), np.int64, len(rows)),
@@ -75,7 +77,7 @@ def battles_from_rows(rows: list[VoteRow], names: dict[int, str], *, style: bool
     )
 
 
-def _answer_styles(battle_ids: list[int]) -> dict[int, tuple[list[float], list[float]]]:
+def answer_styles(battle_ids: list[int]) -> dict[int, tuple[list[float], list[float]]]:
     """Style counts summed over each battle's turns, per side; battles with an answer lacking them are left out."""
     sums: dict[int, dict[str, list[float]]] = {}
     incomplete: set[int] = set()

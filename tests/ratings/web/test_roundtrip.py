@@ -74,9 +74,6 @@ def test_the_leaderboard_csv_serves_the_snapshots_numbers_in_the_command_lines_c
         assert by_name[page["model"]]["battles"] == page["battles"]
 
 
-@pytest.mark.xfail(strict=True, reason="the snapshot numbers models by name, the command line by first appearance "
-                   "in the file, and the bootstrap draws depend on that numbering; needs one numbering in the engine "
-                   "(see docs/api.md, 'Reproduce the leaderboard')")
 def test_the_command_line_reproduces_the_pages_intervals_and_ranks(client, llmfao_snapshot, tmp_path) -> None:
     from_cli = {r["model"]: r for r in cli_rows(export(client, llmfao_snapshot, tmp_path))}
     for row in llmfao_snapshot.result["rows"]:
