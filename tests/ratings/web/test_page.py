@@ -215,3 +215,19 @@ def test_the_page_keeps_to_the_content_security_policy(client: Client) -> None:
     assert " style=" not in html and "<style" not in html
     assert all('src="' in tag for tag in re.findall(r"<script[^>]*>", html))
     assert '<script type="module" src="/static/leaderboard/leaderboard.js">' in html
+
+
+def test_the_page_links_to_its_downloads_and_says_how_to_reproduce_it(client) -> None:
+    from ratings.web.snapshots import snapshot_refresh
+    from tests.factories import battle_voted, model
+
+    a, b = model("Left"), model("Right")
+    for i in range(6):
+        battle_voted(a, b, "a" if i % 3 else "b", ip_hash=f"ip-{i}")
+    snapshot = snapshot_refresh(rounds=20, seed=4)[0]
+    page = client.get("/leaderboard").content.decode()
+    for url in (f"/leaderboard/snapshots/{snapshot.pk}.csv", f"/leaderboard/snapshots/{snapshot.pk}.json",
+                f"/leaderboard/snapshots/{snapshot.pk}/battles.jsonl"):
+        assert f'href="{url}"' in page
+        assert client.get(url).status_code == 200
+    assert "python -m ratings battles.jsonl --rounds 20 --seed 4" in page
