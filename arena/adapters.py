@@ -30,3 +30,20 @@ def generation_settings(model: ArenaModel, **overrides: Any) -> GenerationSettin
 
 def model_adapter(model: ArenaModel) -> ModelAdapter:
     return adapter_for(model.adapter_kind, adapter_config(model))
+
+
+def local_models_preload() -> list[str]:
+    """Load every active local checkpoint into this worker process now, not on its first request.
+
+    For GPU workers (``ARENA_PRELOAD_LOCAL_MODELS=1`` in their environment only): the first voter
+    then does not wait for the weights to load. Returns the names of the models loaded.
+    """
+    from model_adapters.local import load_checkpoint
+
+    loaded = []
+    for model in ArenaModel.objects.filter(adapter_kind="local", state=ArenaModel.State.ACTIVE):
+        options = model.options or {}
+        load_checkpoint(model.provider_model, device=str(options.get("device", "auto")),
+                        dtype=str(options.get("dtype", "auto")))
+        loaded.append(model.name)
+    return loaded

@@ -60,3 +60,20 @@ def test_every_registered_kind_is_offered_in_the_admin(admin_client_) -> None:
     page = admin_client_.get("/admin/arena/arenamodel/add/").content.decode()
     for spec in registry.SPECS:
         assert f'value="{spec.kind}"' in page
+
+
+@pytest.mark.local_model
+def test_a_gpu_worker_that_asks_preloads_the_active_local_models(db, checkpoint, settings) -> None:
+    from celery.signals import worker_process_init
+
+    from model_adapters.local import CACHE
+
+    ArenaModel.objects.create(name="MAI-1-preview", adapter_kind="local", provider_model=str(checkpoint))
+    ArenaModel.objects.create(name="Retired", adapter_kind="local", provider_model="/nowhere", state="deprecated")
+    CACHE.clear()
+    settings.ARENA_PRELOAD_LOCAL_MODELS = False
+    worker_process_init.send(sender=None)
+    assert len(CACHE) == 0  # web and API workers never load weights
+    settings.ARENA_PRELOAD_LOCAL_MODELS = True
+    worker_process_init.send(sender=None)
+    assert len(CACHE) == 1  # the active checkpoint; the deprecated one is not loaded
