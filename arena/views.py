@@ -49,8 +49,18 @@ def _session_key(request: HttpRequest) -> str:
     return request.session.session_key or ""
 
 
+def client_ip(request: HttpRequest) -> str:
+    """The client's address: REMOTE_ADDR, or, behind ARENA_PROXY_HOPS trusted proxies, the address the
+    outermost of them saw (X-Forwarded-For entries further left are the client's own claims)."""
+    hops = settings.ARENA_PROXY_HOPS
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+    if hops and len(forwarded) >= hops:
+        return forwarded[-hops]
+    return request.META.get("REMOTE_ADDR", "")
+
+
 def _client_ip_hash(request: HttpRequest) -> str:
-    return services.ip_hash(request.META.get("REMOTE_ADDR", ""))
+    return services.ip_hash(client_ip(request))
 
 
 @require_GET

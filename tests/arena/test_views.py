@@ -133,3 +133,23 @@ def test_a_client_sending_too_many_prompts_gets_429_with_a_message(session_clien
     other = Client(enforce_csrf_checks=True, REMOTE_ADDR="198.51.100.9")
     other.csrf = other.get("/").cookies["csrftoken"].value
     assert post_json(other, "/api/battles", {"prompt": "Hi"}).status_code == 201  # the limit is per client address
+
+
+@pytest.mark.parametrize(
+    ("hops", "forwarded", "expected"),
+    [
+        (0, "203.0.113.5", "10.0.0.1"),                          # no trusted proxy: the header is ignored
+        (1, "203.0.113.5", "203.0.113.5"),                       # one proxy: the address it saw
+        (1, "198.51.100.66, 203.0.113.5", "203.0.113.5"),        # a spoofed entry on the left is not trusted
+        (2, "198.51.100.66, 203.0.113.5", "198.51.100.66"),      # two proxies: the outer one's view
+        (2, "203.0.113.5", "10.0.0.1"),                          # fewer entries than proxies: fall back
+    ],
+)
+def test_behind_trusted_proxies_the_client_address_comes_from_x_forwarded_for(hops, forwarded, expected) -> None:
+    from django.test import RequestFactory
+
+    from arena.views import client_ip
+
+    request = RequestFactory().get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=forwarded)
+    with override_settings(ARENA_PROXY_HOPS=hops):
+        assert client_ip(request) == expected
