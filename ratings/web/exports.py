@@ -16,7 +16,6 @@ import hashlib
 import hmac
 import io
 import json
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
@@ -29,8 +28,8 @@ from arena.models import Answer, ArenaModel, Battle, Turn
 from ratings.cli import COLUMNS
 
 from .models import Snapshot
-from .rules import Rules, View, VoteRow, exclusion_reason, views
-from .snapshots import answer_styles, vote_rows
+from .rules import Rules, VoteRow, judged
+from .snapshots import answer_styles, snapshot_rows, vote_rows
 
 CSV_COLUMNS = (*COLUMNS, "organization", "license")
 WINNERS = {"a": "model_a", "b": "model_b", "tie": "tie", "both_bad": "tie (bothbad)"}
@@ -116,28 +115,6 @@ class ExportOptions:
     audit: bool = False      # add vote_id, counted and excluded_reason (the all-battles export)
 
 
-def judged_rows(rules: Rules, *, up_to: int | None = None) -> Iterator[tuple[VoteRow, str]]:
-    """Every vote with the first rule it breaks ("" if it counts), streamed in vote order."""
-    seen: Counter[tuple[str, str]] = Counter()
-    for row in vote_rows(up_to=up_to):
-        yield row, exclusion_reason(row, rules, seen)
-
-
-def snapshot_view(snapshot: Snapshot, rules: Rules) -> View:
-    languages = {snapshot.view.partition(":")[2]} if snapshot.view.startswith("language:") else set()
-    return next(v for v in views(languages, rules) if v.key == snapshot.view)
-
-
-def snapshot_rows(snapshot: Snapshot) -> Iterator[VoteRow]:
-    """Streams what :func:`ratings.web.snapshots.view_rows` returns: the votes the snapshot used."""
-    rules = Rules.from_filters(snapshot.filters)
-    view = snapshot_view(snapshot, rules)
-    first = snapshot.vote_id_min or 0
-    for row, reason in judged_rows(rules, up_to=snapshot.vote_id_max):
-        if not reason and row.vote_id >= first and view.keep(row):
-            yield row
-
-
 def snapshot_battle_lines(snapshot: Snapshot, *, conversations: bool = False) -> Iterator[str]:
     """The battles a snapshot used, one JSON object per line, in vote order."""
     options = ExportOptions(conversations=conversations, style=bool(snapshot.filters.get("style_control")))
@@ -146,7 +123,7 @@ def snapshot_battle_lines(snapshot: Snapshot, *, conversations: bool = False) ->
 
 def all_battle_lines(*, since: int = 0, conversations: bool = False) -> Iterator[str]:
     """Every voted battle after vote id ``since``, with whether it counts under the rules in force."""
-    rows = ((row, reason) for row, reason in judged_rows(Rules.from_settings()) if row.vote_id > since)
+    rows = ((row, reason) for row, reason in judged(vote_rows(), Rules.from_settings()) if row.vote_id > since)
     yield from battle_lines(rows, ExportOptions(conversations=conversations, audit=True))
 
 

@@ -87,16 +87,21 @@ def exclusion_reason(row: VoteRow, rules: Rules, votes_by_ip_day: Counter[tuple[
     return ""
 
 
-def split_counted(rows: Iterable[VoteRow], rules: Rules) -> tuple[list[VoteRow], Counter[str]]:
-    """The votes that count (in vote order) and how many were left out, by reason.
+def judged(rows: Iterable[VoteRow], rules: Rules) -> Iterator[tuple[VoteRow, str]]:
+    """Each vote with the first rule it breaks ("" if it counts), streamed in the order given.
 
     ``rows`` must be every vote from the first, in id order: the daily cap depends on earlier votes.
     """
-    counted: list[VoteRow] = []
-    excluded: Counter[str] = Counter()
     seen: Counter[tuple[str, str]] = Counter()
     for row in rows:
-        reason = exclusion_reason(row, rules, seen)
+        yield row, exclusion_reason(row, rules, seen)
+
+
+def split_counted(rows: Iterable[VoteRow], rules: Rules) -> tuple[list[VoteRow], Counter[str]]:
+    """The votes that count (in vote order) and how many were left out, by reason (see :func:`judged`)."""
+    counted: list[VoteRow] = []
+    excluded: Counter[str] = Counter()
+    for row, reason in judged(rows, rules):
         if reason:
             excluded[reason] += 1
         else:

@@ -22,7 +22,7 @@ from ratings.data import BOTH_BAD, TIE, A, B, Battles
 from ratings.leaderboard import compute_leaderboard
 
 from .models import Snapshot
-from .rules import Rules, View, VoteRow, split_counted, views
+from .rules import Rules, View, VoteRow, judged, split_counted, views
 
 logger = logging.getLogger(__name__)
 
@@ -49,12 +49,25 @@ def counted_rows(rules: Rules, *, up_to: int | None = None) -> tuple[list[VoteRo
     return counted, dict(sorted(excluded.items()))
 
 
-def view_rows(snapshot: Snapshot) -> list[VoteRow]:
-    """Exactly the votes a snapshot was computed from, by its stored rules and view."""
+def snapshot_view(snapshot: Snapshot, rules: Rules) -> View:
+    """The view a snapshot was computed for, rebuilt from its stored rules."""
+    languages = {snapshot.view.partition(":")[2]} if snapshot.view.startswith("language:") else set()
+    return next(v for v in views(languages, rules) if v.key == snapshot.view)
+
+
+def snapshot_rows(snapshot: Snapshot) -> Iterator[VoteRow]:
+    """Exactly the votes a snapshot was computed from, by its stored rules and view, streamed in vote order."""
     rules = Rules.from_filters(snapshot.filters)
-    counted, _ = counted_rows(rules, up_to=snapshot.vote_id_max)
-    view = next(v for v in views({r.language for r in counted}, rules) if v.key == snapshot.view)
-    return [r for r in counted if view.keep(r) and r.vote_id >= (snapshot.vote_id_min or 0)]
+    view = snapshot_view(snapshot, rules)
+    first = snapshot.vote_id_min or 0
+    for row, reason in judged(vote_rows(up_to=snapshot.vote_id_max), rules):
+        if not reason and row.vote_id >= first and view.keep(row):
+            yield row
+
+
+def view_rows(snapshot: Snapshot) -> list[VoteRow]:
+    """:func:`snapshot_rows` as a list."""
+    return list(snapshot_rows(snapshot))
 
 
 def battles_from_rows(rows: list[VoteRow], names: dict[int, str], *, style: bool = False) -> Battles:

@@ -16,7 +16,7 @@ from django.utils import timezone
 from arena.models import Answer, Battle, Turn, Vote
 from ratings.cli import COLUMNS
 from ratings.cli import main as ratings_cli
-from ratings.web.exports import all_battle_lines, csv_cell, snapshot_rows
+from ratings.web.exports import all_battle_lines, csv_cell
 from ratings.web.snapshots import snapshot_refresh, view_rows
 from tests.factories import battle_voted, model
 
@@ -120,9 +120,10 @@ def test_a_snapshots_battle_export_holds_exactly_the_votes_it_used(client) -> No
     play(14, seed=3, language="de")
     play(3, seed=4, mode="side_by_side")
     for snapshot in snapshot_refresh(rounds=20):
-        expected = [r.vote_id for r in view_rows(snapshot)]
-        assert [r.vote_id for r in snapshot_rows(snapshot)] == expected
+        uuids = dict(Battle.objects.values_list("pk", "uuid"))
+        expected = [uuids[r.battle_id].hex for r in view_rows(snapshot)]
         records = lines_of(client.get(f"/leaderboard/snapshots/{snapshot.pk}/battles.jsonl"))
+        assert [r["question_id"] for r in records] == expected
         assert len(records) == snapshot.votes
     link = client.get("/leaderboard/latest/language:de.json").json()["snapshot"]["links"]["battles"]
     german = lines_of(client.get(link))
