@@ -245,7 +245,7 @@ def answer_fail(*, turn_id: int, side: str, error: AdapterError | Exception, par
 
 def _answer_close(turn_id: int, side: str, **fields: Any) -> None:
     with transaction.atomic():
-        turn = Turn.objects.select_related("battle").get(pk=turn_id)
+        turn = Turn.objects.get(pk=turn_id)
         battle = Battle.objects.select_for_update().get(pk=turn.battle_id)
         answer = Answer.objects.get(turn=turn, side=side)
         if answer.status in (Answer.Status.DONE, Answer.Status.FAILED):

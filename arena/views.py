@@ -103,9 +103,10 @@ def battle_detail(request: HttpRequest, battle_uuid: Any) -> HttpResponse:
 @api_errors
 def turn_create(request: HttpRequest, battle_uuid: Any) -> HttpResponse:
     data = _body(request)
-    services.turn_create(battle_uuid=battle_uuid, session_key=request.session.session_key or "", prompt=data.get("prompt"))
-    battle = services.battle_for_session(battle_uuid, request.session.session_key)
-    return JsonResponse(selectors.battle_state(battle), status=201)
+    turn = services.turn_create(
+        battle_uuid=battle_uuid, session_key=request.session.session_key or "", prompt=data.get("prompt")
+    )
+    return JsonResponse(selectors.battle_state(turn.battle), status=201)
 
 
 @require_POST
