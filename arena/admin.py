@@ -3,12 +3,19 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.http import urlencode
 
-from .checks import adapter_check
+from . import probes
 from .forms import ArenaModelForm
 from .models import Answer, ArenaModel, Battle, Turn, Vote
+from .tasks import model_probe
+
+PROBE_REFRESH_SECONDS = 2
 
 
 @admin.register(ArenaModel)
@@ -49,11 +56,42 @@ class ArenaModelAdmin(admin.ModelAdmin):
         super().delete_queryset(request, queryset)
 
     @admin.action(description="Test: stream a short reply from the selected models")
-    def test_models(self, request: HttpRequest, queryset: QuerySet[ArenaModel]) -> None:
+    def test_models(self, request: HttpRequest, queryset: QuerySet[ArenaModel]) -> HttpResponse:
+        """Queue one probe per model (they run concurrently on the workers) and show the probe page."""
+        started = []
         for model in queryset:
-            report = adapter_check(model)
-            level = messages.SUCCESS if report["ok"] else messages.ERROR
-            self.message_user(request, f"{model.name}: {report['summary']}", level)
+            probe = probes.probe_new(model)
+            model_probe.apply_async((probe.model_id, probe.token), queue=probe.queue)
+            started.append(probe)
+        batch = probes.probes_store(started)
+        return HttpResponseRedirect(f"{reverse('admin:arena_arenamodel_probes')}?{urlencode({'batch': batch})}")
+
+    def get_urls(self) -> list[URLPattern]:
+        probes_page = self.admin_site.admin_view(self.probes_view)
+        return [path("probes/", probes_page, name="arena_arenamodel_probes"), *super().get_urls()]
+
+    def probes_view(self, request: HttpRequest) -> HttpResponse:
+        """Each probe's report as a message once it has arrived; the page reloads itself until all have."""
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        batch = probes.probes_load(request.GET.get("batch", ""))
+        waiting = []
+        for probe in batch:
+            report = probes.probe_report(probe)
+            if report is None:
+                waiting.append(probe)
+            else:
+                level = messages.SUCCESS if report["ok"] else messages.ERROR
+                self.message_user(request, f"{probe.model_name}: {report['summary']}", level)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Model tests",
+            "opts": self.model._meta,
+            "known": bool(batch),
+            "waiting": waiting,
+            "refresh_seconds": PROBE_REFRESH_SECONDS,
+        }
+        return TemplateResponse(request, "admin/arena/arenamodel/probes.html", context)
 
     @admin.action(description="Deprecate the selected models (they stop battling, scores stay)")
     def deprecate_models(self, request: HttpRequest, queryset: QuerySet[ArenaModel]) -> None:

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from .models import Battle
+from .selectors import session_owns_battle
 from .streaming import battle_group
 
 
@@ -37,5 +36,4 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
 
     @database_sync_to_async
     def _owns(self, battle_uuid: Any, session_key: str | None) -> bool:
-        owner = Battle.objects.filter(uuid=battle_uuid).values_list("session_key", flat=True).first()
-        return bool(owner and session_key and hmac.compare_digest(owner, session_key))
+        return session_owns_battle(battle_uuid, session_key)

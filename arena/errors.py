@@ -1,4 +1,16 @@
-"""Errors raised by arena services; each carries the HTTP status a view answers with."""
+"""Errors raised by services and selectors; each carries the HTTP status a JSON view answers with.
+
+::
+
+    ArenaError (400)
+    ├── InvalidInput (400)      a bad body or query parameter
+    ├── NotFound (404)          no such battle, snapshot or view (or not yours)
+    ├── Conflict (409)          the battle is not in a state that allows it
+    ├── TooManyRequests (429)   a rate limit
+    └── Unavailable (503)       the arena cannot serve it now
+
+:func:`arena.api.json_errors` turns any of them into ``{"error": message}`` with that status.
+"""
 
 
 class ArenaError(Exception):
@@ -21,9 +33,9 @@ class Conflict(ArenaError):
     status = 409
 
 
-class Unavailable(ArenaError):
-    status = 503
-
-
 class TooManyRequests(ArenaError):
     status = 429
+
+
+class Unavailable(ArenaError):
+    status = 503

@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from model_adapters import registry
+from ratings.outcomes import ARENA_CHOICES
 
 
 def validate_base_url(value: str) -> None:
@@ -192,14 +193,8 @@ class Answer(models.Model):
 
 
 class Vote(models.Model):
-    class Outcome(models.TextChoices):
-        A = "a", "A is better"
-        B = "b", "B is better"
-        TIE = "tie", "Tie"
-        BOTH_BAD = "both_bad", "Both are bad"
-
     battle = models.OneToOneField(Battle, on_delete=models.PROTECT, related_name="vote")
-    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    outcome = models.CharField(max_length=10, choices=ARENA_CHOICES)  # seen from model A; see ratings.outcomes
     counts = models.BooleanField(help_text="Whether the vote counts toward the main leaderboard.")
     excluded_reason = models.CharField(max_length=50, blank=True, help_text="Why the vote does not count.")
     time_to_vote = models.FloatField(null=True, blank=True, help_text="Seconds from the last answer to the vote.")

@@ -1,16 +1,48 @@
-"""Read-side queries: what the page shows for a battle."""
+"""Read-side queries shared by the views, the websocket consumer, the admin and the leaderboard.
+
+Two public views of a model, each under its own name: :func:`model_card` is what a voter sees
+(the reveal after the vote, the side-by-side picker); :func:`model_public` is the model's public
+record in the read-only API and the exports. Neither ever includes adapter settings, key names
+or base URLs.
+"""
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 from django.conf import settings
 
 from . import streaming
+from .errors import NotFound
 from .models import Answer, ArenaModel, Battle
 
 
-def model_public(model: ArenaModel) -> dict[str, Any]:
+def battle_of_session(battle_uuid: Any, session_key: str | None, *, lock: bool = False) -> Battle:
+    """The battle if it belongs to this browser session; anyone else gets NotFound, as if it did not exist.
+
+    ``lock`` takes a row lock on the battle (inside a transaction) for a write that follows.
+    """
+    queryset = Battle.objects.select_related("model_a", "model_b")
+    if lock:
+        queryset = queryset.select_for_update(of=("self",))
+    battle = queryset.filter(uuid=battle_uuid).first()
+    if battle is None or not session_key or not hmac.compare_digest(battle.session_key, session_key):
+        raise NotFound("No such battle.")
+    return battle
+
+
+def session_owns_battle(battle_uuid: Any, session_key: str | None) -> bool:
+    """Whether the battle exists and belongs to this session (the websocket's check)."""
+    try:
+        battle_of_session(battle_uuid, session_key)
+    except NotFound:
+        return False
+    return True
+
+
+def model_card(model: ArenaModel) -> dict[str, Any]:
+    """What a voter is shown about a model: after the vote, or when picking models side by side."""
     return {
         "name": model.name,
         "organization": model.organization,
@@ -18,6 +50,22 @@ def model_public(model: ArenaModel) -> dict[str, Any]:
         "link": model.link,
         "demo": model.is_demo,
     }
+
+
+def model_public(model: ArenaModel) -> dict[str, Any]:
+    """A model's public record in the read-only API and the exports."""
+    return {"name": model.name, "organization": model.organization, "license": model.license,
+            "link": model.link, "state": model.state}
+
+
+def models_public() -> dict[str, dict[str, Any]]:
+    """Every model's public record, by name."""
+    return {m.name: model_public(m) for m in ArenaModel.objects.all()}
+
+
+def models_active() -> list[dict[str, Any]]:
+    """The cards of the models that battle now."""
+    return [model_card(m) for m in ArenaModel.objects.filter(state=ArenaModel.State.ACTIVE)]
 
 
 def battle_state(battle: Battle) -> dict[str, Any]:
@@ -42,7 +90,7 @@ def battle_state(battle: Battle) -> dict[str, Any]:
         "max_prompt_chars": settings.ARENA_MAX_PROMPT_CHARS,
         "turns": turns,
         "vote": vote.outcome if vote else None,
-        "models": {"a": model_public(battle.model_a), "b": model_public(battle.model_b)} if revealed else None,
+        "models": {"a": model_card(battle.model_a), "b": model_card(battle.model_b)} if revealed else None,
     }
 
 
@@ -51,7 +99,3 @@ def _answer_state(turn_id: int, answer: Answer) -> dict[str, Any]:
         return {"status": answer.status, "text": answer.text, "seq": None, "error": answer.error_message}
     seq, text = streaming.buffer_read(turn_id, answer.side)
     return {"status": answer.status, "text": text, "seq": seq, "error": ""}
-
-
-def active_models() -> list[dict[str, Any]]:
-    return [model_public(m) for m in ArenaModel.objects.filter(state=ArenaModel.State.ACTIVE)]

@@ -1,6 +1,7 @@
-"""Every write of the arena goes through one of these functions: validate, then do.
+"""Every write of the arena's battles and votes goes through one of these functions: validate, then do.
 
-Events to browsers are sent only after the transaction commits.
+Tasks and events are sent only after the transaction commits. Answers are written by
+:mod:`arena.answers`, imported battles by :mod:`arena.imports`.
 """
 
 from __future__ import annotations
@@ -8,25 +9,26 @@ from __future__ import annotations
 import hashlib
 import hmac
 import random
-from datetime import timedelta
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from model_adapters import AdapterError, AdapterTimeout, StreamResult, Timeouts
-from ratings.style import style_counts
+from model_adapters.registry import spec_for
+from ratings.outcomes import FROM_ARENA
 
-from . import streaming
-from .errors import Conflict, InvalidInput, NotFound, TooManyRequests, Unavailable
+from .errors import Conflict, InvalidInput, TooManyRequests, Unavailable
 from .models import Answer, ArenaModel, Battle, Turn, Vote
 from .prompts import prompt_has_code, prompt_language
 from .sampling import NotEnoughModels, pair_sample
+from .selectors import battle_of_session
+from .tasks import battle_generate
 
 SIDES = ("a", "b")
-STREAM_GRACE_SECONDS = 60
+LEADERBOARD_VOTE_COUNTED = "leaderboard.vote_counted"  # the task a counted vote triggers
 
 
 def ip_hash(ip: str) -> str:
@@ -117,31 +119,16 @@ def _turn_add(battle: Battle, index: int, prompt: str) -> Turn:
 
 def generation_dispatch(turn: Turn) -> None:
     """Queue one generation task per side, each on the queue its adapter kind runs on."""
-    from model_adapters.registry import spec_for
-
-    from .tasks import battle_generate
-
     battle = turn.battle
     for side, model in (("a", battle.model_a), ("b", battle.model_b)):
         battle_generate.apply_async((turn.id, side), queue=spec_for(model.adapter_kind).queue)
-
-
-def battle_for_session(battle_uuid: Any, session_key: str | None, *, lock: bool = False) -> Battle:
-    """The battle if it belongs to this browser session; anyone else gets 404, as if it did not exist."""
-    queryset = Battle.objects.select_related("model_a", "model_b")
-    if lock:
-        queryset = queryset.select_for_update(of=("self",))
-    battle = queryset.filter(uuid=battle_uuid).first()
-    if battle is None or not session_key or not hmac.compare_digest(battle.session_key, session_key):
-        raise NotFound("No such battle.")
-    return battle
 
 
 def turn_create(*, battle_uuid: Any, session_key: str, prompt: Any) -> Turn:
     """Continue both conversations with a follow-up prompt."""
     prompt = prompt_clean(prompt)
     with transaction.atomic():
-        battle = battle_for_session(battle_uuid, session_key, lock=True)
+        battle = battle_of_session(battle_uuid, session_key, lock=True)
         prompt_rate_limit(battle.ip_hash)
         if battle.status == Battle.Status.VOTED:
             raise Conflict("This battle has been voted on; start a new round.")
@@ -163,22 +150,23 @@ def battle_vote(*, battle_uuid: Any, session_key: str, ip_hash: str, outcome: An
 
     Returns the vote and whether this call created it.
     """
-    if outcome not in Vote.Outcome.values:
-        raise InvalidInput(f"The vote must be one of {', '.join(Vote.Outcome.values)}.")
+    if outcome not in FROM_ARENA:
+        raise InvalidInput(f"The vote must be one of {', '.join(FROM_ARENA)}.")
     try:
         with transaction.atomic():
-            battle = battle_for_session(battle_uuid, session_key, lock=True)
+            battle = battle_of_session(battle_uuid, session_key, lock=True)
             existing = Vote.objects.filter(battle=battle).first()
             if existing is not None:
                 return _vote_repeat(existing, outcome), False
             _vote_allowed(battle)
-            counts = battle.mode == Battle.Mode.ANONYMOUS
+            excluded = vote_exclusion(battle.mode)
+            counts = not excluded
             now = timezone.now()
             vote = Vote.objects.create(
                 battle=battle,
                 outcome=outcome,
                 counts=counts,
-                excluded_reason="" if counts else "side_by_side",
+                excluded_reason=excluded,
                 time_to_vote=(now - battle.ready_at).total_seconds() if battle.ready_at else None,
                 session_key=session_key,
                 ip_hash=ip_hash,
@@ -195,10 +183,15 @@ def battle_vote(*, battle_uuid: Any, session_key: str, ip_hash: str, outcome: An
         return _vote_repeat(existing, outcome), False
 
 
-def _leaderboard_notify() -> None:
-    from ratings.web.tasks import leaderboard_vote_counted
+def vote_exclusion(mode: str) -> str:
+    """Why a vote cast in this battle mode does not count ("" if it does): the one rule applied when a
+    vote is cast or imported. Side-by-side votes are not blind, so they are kept but never counted."""
+    return "" if mode == Battle.Mode.ANONYMOUS else "side_by_side"
 
-    leaderboard_vote_counted.delay()
+
+def _leaderboard_notify() -> None:
+    # By name: the arena never imports the leaderboard (see docs/architecture.md).
+    current_app.signature(LEADERBOARD_VOTE_COUNTED).delay()
 
 
 def _vote_repeat(existing: Vote, outcome: str) -> Vote:
@@ -212,96 +205,3 @@ def _vote_allowed(battle: Battle) -> None:
         raise Conflict("A model failed to answer, so this battle cannot be voted on.")
     if battle.status != Battle.Status.READY:
         raise Conflict("Wait until both answers are complete before voting.")
-
-
-def answer_start(*, turn_id: int, side: str) -> bool:
-    """Mark an answer as streaming; False if it already started (a duplicate task delivery)."""
-    updated = Answer.objects.filter(turn_id=turn_id, side=side, status=Answer.Status.PENDING).update(
-        status=Answer.Status.STREAMING, started_at=timezone.now()
-    )
-    return updated == 1
-
-
-def answer_finish(*, turn_id: int, side: str, result: StreamResult) -> None:
-    """Persist a finished answer, once, and move the battle on."""
-    _answer_close(
-        turn_id, side,
-        status=Answer.Status.DONE, text=result.text, style=list(style_counts(result.text)),
-        input_tokens=result.input_tokens,
-        output_tokens=result.output_tokens, tokens_counted=result.tokens_counted,
-        time_to_first_token=result.time_to_first_token, latency=result.latency, finish_reason=result.finish_reason,
-    )
-
-
-def answer_fail(*, turn_id: int, side: str, error: AdapterError | Exception, partial_text: str = "") -> None:
-    """Persist a failed answer (with whatever text was shown) and fail the battle."""
-    user_message = getattr(error, "user_message", "The model failed to answer.")
-    _answer_close(
-        turn_id, side,
-        status=Answer.Status.FAILED, text=partial_text, finish_reason="error",
-        error=f"{type(error).__name__}: {error}"[:300], error_message=user_message[:300],
-    )
-
-
-def _answer_close(turn_id: int, side: str, **fields: Any) -> None:
-    with transaction.atomic():
-        turn = Turn.objects.get(pk=turn_id)
-        battle = Battle.objects.select_for_update().get(pk=turn.battle_id)
-        answer = Answer.objects.get(turn=turn, side=side)
-        if answer.status in (Answer.Status.DONE, Answer.Status.FAILED):
-            return
-        for name, value in fields.items():
-            setattr(answer, name, value)
-        answer.finished_at = timezone.now()
-        answer.save()
-        battle_status = _battle_status_after(battle, turn)
-        payload = {
-            "type": "side_done", "turn": turn.index, "side": side, "status": answer.status,
-            "text": answer.text, "error": answer.error_message, "battle_status": battle_status,
-        }
-        transaction.on_commit(lambda: streaming.group_event_sync(battle.uuid, payload))
-        transaction.on_commit(lambda: streaming.buffer_clear(turn_id, side))
-
-
-def answers_expire(*, battle: Battle) -> int:
-    """Fail the answers of a battle whose worker is gone; return how many.
-
-    A pending answer no worker picked up within ARENA_QUEUE_TIMEOUT, or a
-    streaming one past its model's total timeout plus a grace period, can no
-    longer finish: without this the voter would wait forever. A task that does
-    turn up later finds the answer closed and leaves it alone.
-    """
-    if battle.status != Battle.Status.GENERATING:
-        return 0
-    turn = battle.turns.order_by("-index").first()
-    if turn is None:
-        return 0
-    now = timezone.now()
-    expired = 0
-    for answer in turn.answers.filter(status__in=(Answer.Status.PENDING, Answer.Status.STREAMING)):
-        model = battle.model_a if answer.side == "a" else battle.model_b
-        if answer.status == Answer.Status.PENDING:
-            late = now - turn.created_at > timedelta(seconds=settings.ARENA_QUEUE_TIMEOUT)
-            error = AdapterTimeout("no worker picked up the generation task")
-        else:
-            allowed = Timeouts.from_mapping(model.timeouts or {}).total + STREAM_GRACE_SECONDS
-            late = answer.started_at is not None and now - answer.started_at > timedelta(seconds=allowed)
-            error = AdapterTimeout("the worker stopped streaming the answer")
-        if late:
-            shown = streaming.buffer_read(turn.id, answer.side)[1]
-            answer_fail(turn_id=turn.id, side=answer.side, error=error, partial_text=shown)
-            expired += 1
-    return expired
-
-
-def _battle_status_after(battle: Battle, turn: Turn) -> str:
-    statuses = set(turn.answers.values_list("status", flat=True))
-    if battle.status == Battle.Status.GENERATING:
-        if Answer.Status.FAILED in statuses:
-            battle.status = Battle.Status.FAILED
-            battle.save(update_fields=["status"])
-        elif statuses == {Answer.Status.DONE}:
-            battle.status = Battle.Status.READY
-            battle.ready_at = timezone.now()
-            battle.save(update_fields=["status", "ready_at"])
-    return battle.status

@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-import functools
-import json
-from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -12,35 +9,8 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import selectors, services
-from .errors import ArenaError, InvalidInput
+from .api import json_body, json_errors
 from .models import Battle
-
-View = Callable[..., HttpResponse]
-
-
-def api_errors(view: View) -> View:
-    """Answer an ArenaError with its status and a JSON message."""
-
-    @functools.wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            return view(request, *args, **kwargs)
-        except ArenaError as exc:
-            return JsonResponse({"error": exc.message}, status=exc.status)
-
-    return wrapped
-
-
-def _body(request: HttpRequest) -> dict[str, Any]:
-    if request.content_type == "application/json":
-        try:
-            data = json.loads(request.body or b"{}")
-        except (ValueError, UnicodeDecodeError):
-            raise InvalidInput("The request body is not valid JSON.") from None
-        if not isinstance(data, dict):
-            raise InvalidInput("The request body must be a JSON object.")
-        return data
-    return request.POST.dict()
 
 
 def _session_key(request: HttpRequest) -> str:
@@ -68,7 +38,7 @@ def _client_ip_hash(request: HttpRequest) -> str:
 def arena_page(request: HttpRequest) -> HttpResponse:
     _session_key(request)
     context = {
-        "models": selectors.active_models(),
+        "models": selectors.models_active(),
         "max_turns": settings.ARENA_MAX_TURNS,
         "max_prompt_chars": settings.ARENA_MAX_PROMPT_CHARS,
     }
@@ -76,9 +46,9 @@ def arena_page(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@api_errors
+@json_errors
 def battle_create(request: HttpRequest) -> HttpResponse:
-    data = _body(request)
+    data = json_body(request)
     battle = services.battle_create(
         prompt=data.get("prompt"),
         mode=data.get("mode") or Battle.Mode.ANONYMOUS,
@@ -91,18 +61,16 @@ def battle_create(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@api_errors
+@json_errors
 def battle_detail(request: HttpRequest, battle_uuid: Any) -> HttpResponse:
-    battle = services.battle_for_session(battle_uuid, request.session.session_key)
-    if services.answers_expire(battle=battle):
-        battle.refresh_from_db()
+    battle = selectors.battle_of_session(battle_uuid, request.session.session_key)
     return JsonResponse(selectors.battle_state(battle))
 
 
 @require_POST
-@api_errors
+@json_errors
 def turn_create(request: HttpRequest, battle_uuid: Any) -> HttpResponse:
-    data = _body(request)
+    data = json_body(request)
     turn = services.turn_create(
         battle_uuid=battle_uuid, session_key=request.session.session_key or "", prompt=data.get("prompt")
     )
@@ -110,9 +78,9 @@ def turn_create(request: HttpRequest, battle_uuid: Any) -> HttpResponse:
 
 
 @require_POST
-@api_errors
+@json_errors
 def battle_vote(request: HttpRequest, battle_uuid: Any) -> HttpResponse:
-    data = _body(request)
+    data = json_body(request)
     vote, created = services.battle_vote(
         battle_uuid=battle_uuid,
         session_key=request.session.session_key or "",
@@ -123,14 +91,14 @@ def battle_vote(request: HttpRequest, battle_uuid: Any) -> HttpResponse:
     body = {
         "outcome": vote.outcome,
         "counts": vote.counts,
-        "models": {"a": selectors.model_public(battle.model_a), "b": selectors.model_public(battle.model_b)},
+        "models": {"a": selectors.model_card(battle.model_a), "b": selectors.model_card(battle.model_b)},
     }
     return JsonResponse(body, status=201 if created else 200)
 
 
 @require_http_methods(["GET"])
 def models_list(request: HttpRequest) -> HttpResponse:
-    return JsonResponse({"models": selectors.active_models()})
+    return JsonResponse({"models": selectors.models_active()})
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

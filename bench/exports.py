@@ -4,7 +4,7 @@ Run from the repository root::
 
     OMP_NUM_THREADS=1 python -m bench.exports [--battles 200000]
 
-It imports the shared LLMFAO file (LLMFAO, Dmitry Ustalov; base responses from the llmonitor.com
+It imports the bundled LLMFAO file, data/llmfao_battles.json (LLMFAO, Dmitry Ustalov; base responses from the llmonitor.com
 Crowdsourced LLM Benchmark; CC BY 4.0) with ``battles_import``, then generates voted battles with
 ``bulk_create`` and times ``/exports/battles.jsonl``'s generator over all of them (lines per
 second, median of three runs). Peak Python memory of the export is measured with ``tracemalloc``
@@ -61,7 +61,7 @@ def generate(n: int, start: int) -> None:
 
 
 def export_size() -> tuple[int, int]:
-    from ratings.web.exports import all_battle_lines
+    from leaderboard.exports import all_battle_lines
 
     lines = size = 0
     for line in all_battle_lines():
@@ -84,9 +84,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as data_dir:
         setup(data_dir)
-        from ratings.web.imports import battles_import
+        from arena.imports import battles_import
 
-        llmfao = ROOT.parent / "shared" / "data" / "llmfao_battles.json"
+        llmfao = ROOT / "data" / "llmfao_battles.json"
         started = time.perf_counter()
         summary = battles_import(llmfao, source="llmfao")
         imported = time.perf_counter() - started

@@ -6,8 +6,7 @@ import os
 
 from django.core.exceptions import ImproperlyConfigured
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+from ratings.booleans import parse_bool
 
 
 def env_str(name: str, default: str = "") -> str:
@@ -18,11 +17,11 @@ def env_bool(name: str, default: bool) -> bool:
     raw = os.environ.get(name)
     if raw is None:
         return default
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
+    if raw.strip() == "":
         return False
+    value = parse_bool(raw)
+    if value is not None:
+        return value
     raise ImproperlyConfigured(f"{name} must be one of 1/0, true/false, yes/no, on/off; got {raw!r}")
 
 

@@ -46,7 +46,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "arena",
-    "ratings.web",
+    "leaderboard",
 ]
 
 MIDDLEWARE = [
@@ -169,9 +169,10 @@ ARENA_IP_SALT = env_str("ARENA_IP_SALT") or SECRET_KEY
 ARENA_PROMPTS_PER_IP_PER_HOUR = env_int("ARENA_PROMPTS_PER_IP_PER_HOUR", 120, minimum=1)
 ARENA_PRELOAD_LOCAL_MODELS = env_bool("ARENA_PRELOAD_LOCAL_MODELS", False)
 ARENA_QUEUE_TIMEOUT = env_int("ARENA_QUEUE_TIMEOUT", 120, minimum=1)
+ARENA_EXPIRE_EVERY_SECONDS = env_int("ARENA_EXPIRE_EVERY_SECONDS", 15, minimum=1)
 ARENA_STREAM_BUFFER_SECONDS = env_int("ARENA_STREAM_BUFFER_SECONDS", 900, minimum=60)
 
-# The leaderboard (see ratings/web/rules.py for the rule set).
+# The leaderboard (see leaderboard/rules.py for the rule set).
 ARENA_SNAPSHOT_EVERY_VOTES = env_int("ARENA_SNAPSHOT_EVERY_VOTES", 50, minimum=1)
 ARENA_SNAPSHOT_INTERVAL_MINUTES = env_int("ARENA_SNAPSHOT_INTERVAL_MINUTES", 60, minimum=1)
 ARENA_SNAPSHOT_ROUNDS = env_int("ARENA_SNAPSHOT_ROUNDS", 1000, minimum=1)
@@ -183,6 +184,9 @@ ARENA_CATEGORY_MIN_VOTES = env_int("ARENA_CATEGORY_MIN_VOTES", 200, minimum=1)
 ARENA_PROVISIONAL_VOTES = env_int("ARENA_PROVISIONAL_VOTES", 300, minimum=0)
 CELERY_BEAT_SCHEDULE = {
     "leaderboard-refresh": {"task": "leaderboard.refresh", "schedule": ARENA_SNAPSHOT_INTERVAL_MINUTES * 60.0},
+    # Fails answers whose worker is gone (see arena/answers.py), so request handlers only read.
+    "arena-answers-expire": {"task": "arena.answers_expire", "schedule": float(ARENA_EXPIRE_EVERY_SECONDS),
+                             "options": {"expires": float(ARENA_EXPIRE_EVERY_SECONDS)}},
 }
 
 LOGGING = {

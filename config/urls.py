@@ -10,6 +10,6 @@ urlpatterns = [
     path("favicon.ico", RedirectView.as_view(url=static("arena/favicon.svg"), permanent=True)),
     path("admin/", admin.site.urls),
     path("", include("arena.urls")),
-    path("", include("ratings.web.page_urls")),
-    path("", include("ratings.web.api_urls")),
+    path("", include("leaderboard.page_urls")),
+    path("", include("leaderboard.api_urls")),
 ]

@@ -12,14 +12,15 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from ratings.data import Battles, Outcome
+from ratings.data import Battles
+from ratings.outcomes import SCORE_A, Outcome
 
 FIRST_WINS = 0
 SECOND_WINS = 1
 TIES = 2
 
 # The score of the first model of a pair in each column when ties count as half a win.
-COLUMN_SCORE = np.array([1.0, 0.0, 0.5])
+COLUMN_SCORE = SCORE_A[[Outcome.A, Outcome.B, Outcome.TIE]]
 COLUMN_SCORE.setflags(write=False)
 
 _DENSE_LIMIT = 1 << 24

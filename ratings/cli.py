@@ -11,13 +11,12 @@ import csv
 import io
 import json
 import sys
-import time
 from collections.abc import Sequence
 from typing import TextIO
 
 from ratings.data import Problem, load_battles
-from ratings.intervals import Progress
 from ratings.leaderboard import CI_METHODS, TIE_MODELS, Leaderboard, compute_leaderboard
+from ratings.progress import ProgressBar
 
 COLUMNS = ("model", "rating", "lower", "upper", "rank_ub", "battles", "wins", "losses", "ties")
 MAX_PROBLEMS_SHOWN = 20
@@ -67,7 +66,7 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
         board = compute_leaderboard(
             battles, ci=args.ci, rounds=args.rounds, seed=args.seed, anchor=args.anchor, tie_model=args.tie_model,
             min_battles=args.min_battles, style_control=args.style_control, workers=args.workers,
-            progress=_progress_bar(err) if show_progress else None,
+            progress=ProgressBar(err, "bootstrap") if show_progress else None,
         )
     except ValueError as error:
         print(f"error: {error}", file=err)
@@ -135,17 +134,3 @@ def _report_problems(problems: list[Problem], path: str, err: TextIO) -> None:
         print(f"{path}:{problem.line}: skipped: {problem.reason}", file=err)
     if len(problems) > MAX_PROBLEMS_SHOWN:
         print(f"{path}: {len(problems) - MAX_PROBLEMS_SHOWN} more records skipped", file=err)
-
-
-def _progress_bar(err: TextIO) -> Progress:
-    started = time.monotonic()
-
-    def draw(done: int, total: int) -> None:
-        filled = 30 * done // max(total, 1)
-        elapsed = time.monotonic() - started
-        err.write(f"\rbootstrap [{'#' * filled}{'.' * (30 - filled)}] {done}/{total} {elapsed:5.1f}s")
-        if done >= total:
-            err.write("\n")
-        err.flush()
-
-    return draw

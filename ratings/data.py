@@ -12,38 +12,15 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import IntEnum
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
+from ratings.booleans import parse_bool
+from ratings.outcomes import FROM_WINNER
 from ratings.style import STYLE_FEATURES, style_from_metadata
-
-
-class Outcome(IntEnum):
-    """The result of one battle, seen from model A."""
-
-    A = 0
-    B = 1
-    TIE = 2
-    BOTH_BAD = 3
-
-
-A = Outcome.A
-B = Outcome.B
-TIE = Outcome.TIE
-BOTH_BAD = Outcome.BOTH_BAD
-
-WINNER_VALUES: Mapping[str, Outcome] = MappingProxyType({
-    "model_a": Outcome.A,
-    "model_b": Outcome.B,
-    "tie": Outcome.TIE,
-    "tie (bothbad)": Outcome.BOTH_BAD,
-    "both_bad": Outcome.BOTH_BAD,
-})
 
 
 @dataclass(frozen=True)
@@ -255,7 +232,7 @@ def _parse_record(record: Mapping[str, Any]) -> tuple[str, str, _Row] | str:
     name_a, name_b, winner = str(record["model_a"]), str(record["model_b"]), str(record["winner"])
     if name_a == name_b:
         return f"model {name_a!r} battles itself"
-    if winner not in WINNER_VALUES:
+    if winner not in FROM_WINNER:
         return f"unknown winner {winner!r}"
     try:
         weight = _optional_float(record, "weight", 1.0)
@@ -270,7 +247,7 @@ def _parse_record(record: Mapping[str, Any]) -> tuple[str, str, _Row] | str:
         return f"count must be a non-negative whole number, got {record['count']!r}"
     metadata = record.get("conv_metadata")
     style = style_from_metadata(metadata) if isinstance(metadata, Mapping) else None
-    return name_a, name_b, _Row(0, 0, int(WINNER_VALUES[winner]), weight, tstamp, anony, count, style)
+    return name_a, name_b, _Row(0, 0, int(FROM_WINNER[winner]), weight, tstamp, anony, count, style)
 
 
 def _optional_float(record: Mapping[str, Any], field: str, default: float) -> float:
@@ -287,14 +264,10 @@ def _optional_bool(value: Any) -> float:
     # Returned as 1.0, 0.0 or nan so the column can hold "unknown".
     if value is None:
         return math.nan
-    if isinstance(value, bool):
-        return float(value)
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes"):
-        return 1.0
-    if text in ("false", "0", "no"):
-        return 0.0
-    raise ValueError(f"anony is not a boolean: {value!r}")
+    parsed = parse_bool(value)
+    if parsed is None:
+        raise ValueError(f"anony is not a boolean: {value!r}")
+    return float(parsed)
 
 
 def _battles_from_rows(rows: Sequence[_Row], names: list[str]) -> Battles:

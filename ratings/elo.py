@@ -6,9 +6,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ratings.data import Battles
-
-# Score of model A per outcome; "both bad" is a tie, as in the public methodology.
-_SCORE_A = (1.0, 0.0, 0.5, 0.5)
+from ratings.outcomes import SCORE_A
 
 
 def online_elo(battles: Battles, *, k: float = 4.0, initial: float = 1000.0, scale: float = 400.0,
@@ -44,11 +42,12 @@ def online_elo(battles: Battles, *, k: float = 4.0, initial: float = 1000.0, sca
     b = battles.model_b if order is None else battles.model_b[order]
     outcome = battles.outcome if order is None else battles.outcome[order]
     ratings = [initial] * battles.n_models
+    score_a = SCORE_A.tolist()
     # A plain Python loop over lists: each update depends on the previous one, and list indexing
     # is several times faster than numpy scalar indexing here.
     for i, j, result in zip(a.tolist(), b.tolist(), outcome.tolist(), strict=True):
         expected = 1.0 / (1.0 + base ** ((ratings[j] - ratings[i]) / scale))
-        delta = k * (_SCORE_A[result] - expected)
+        delta = k * (score_a[result] - expected)
         ratings[i] += delta
         ratings[j] -= delta
     return np.asarray(ratings, dtype=np.float64)

@@ -19,9 +19,7 @@ from numpy.typing import NDArray
 from ratings.aggregate import COLUMN_SCORE, FIRST_WINS, SECOND_WINS, TIES, PairCounts, pair_totals
 from ratings.bradley_terry import fit_bradley_terry_batch, laplacian
 from ratings.diagnostics import DEFAULT_RIDGE
-
-Progress = Callable[[int, int], None]
-"""Called as ``progress(done, total)`` while replicates are fitted."""
+from ratings.progress import Progress
 
 Refit = Callable[[NDArray[np.float64], float], NDArray[np.float64]]
 """Fits one replicate from its cell weights, shape ``(n_pairs, 3)``, and a ridge; returns parameters."""

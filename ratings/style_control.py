@@ -19,10 +19,8 @@ from ratings.data import Battles
 from ratings.diagnostics import DEFAULT_RIDGE
 from ratings.intervals import BootstrapResult, sandwich_from_parts
 from ratings.newton import newton_minimize
+from ratings.outcomes import SCORE_A
 from ratings.style import style_differences
-
-_SCORE_A = np.array([1.0, 0.0, 0.5, 0.5])
-_SCORE_A.setflags(write=False)
 
 
 @dataclass(frozen=True)
@@ -55,7 +53,7 @@ def style_data(battles: Battles) -> StyleData:
     if battles.style_a is None or battles.style_b is None:
         raise ValueError("these battles carry no style features")
     weights = battles.frequencies() * (battles.weights if battles.weights is not None else 1.0)
-    return StyleData(battles.model_a, battles.model_b, _SCORE_A[battles.outcome], weights,
+    return StyleData(battles.model_a, battles.model_b, SCORE_A[battles.outcome], weights,
                      style_differences(battles.style_a, battles.style_b), battles.n_models, battles.counts)
 
 

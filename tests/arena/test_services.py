@@ -6,10 +6,10 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
-from arena import services
+from arena import answers, selectors, services
 from arena.errors import Conflict, InvalidInput, NotFound, Unavailable
+from arena.generation import conversation
 from arena.models import Answer, ArenaModel, Battle, Vote
-from arena.tasks import conversation
 
 from .conftest import run_turn
 
@@ -119,7 +119,7 @@ def test_a_battle_stops_taking_prompts_at_the_turn_limit(ready_battle) -> None:
 
 def test_another_session_cannot_see_or_continue_a_battle(ready_battle) -> None:
     with pytest.raises(NotFound):
-        services.battle_for_session(ready_battle.uuid, "t" * 32)
+        selectors.battle_of_session(ready_battle.uuid, "t" * 32)
     with pytest.raises(NotFound):
         services.turn_create(battle_uuid=ready_battle.uuid, session_key="t" * 32, prompt="hi")
     with pytest.raises(NotFound):
@@ -190,9 +190,9 @@ def test_an_answer_no_worker_picks_up_fails_after_the_queue_timeout(two_models) 
     from django.utils import timezone
 
     battle = create()
-    assert services.answers_expire(battle=battle) == 0  # still within the time a worker may take
+    assert answers.answers_expire() == 0  # still within the time a worker may take
     battle.turns.update(created_at=timezone.now() - timedelta(seconds=121))
-    assert services.answers_expire(battle=battle) == 2
+    assert answers.answers_expire() == 2
     battle.refresh_from_db()
     assert battle.status == Battle.Status.FAILED
     answer = Answer.objects.get(turn__battle=battle, side="a")
@@ -213,12 +213,12 @@ def test_an_answer_whose_worker_died_mid_stream_fails_keeping_the_text_shown(mak
     battle = create(mode="side_by_side", model_a="Quick", model_b="Slow")
     turn = battle.turns.get()
     battle_generate(turn.id, "a")
-    services.answer_start(turn_id=turn.id, side="b")
+    answers.answer_start(turn_id=turn.id, side="b")
     cache.set(f"arena:stream:{turn.id}:b", {"seq": 2, "text": "Half an ans"})
     Answer.objects.filter(turn=turn, side="b").update(started_at=timezone.now() - timedelta(seconds=89))
-    assert services.answers_expire(battle=battle) == 0  # 30 s total + 60 s grace not yet over
+    assert answers.answers_expire() == 0  # 30 s total + 60 s grace not yet over
     Answer.objects.filter(turn=turn, side="b").update(started_at=timezone.now() - timedelta(seconds=91))
-    assert services.answers_expire(battle=battle) == 1
+    assert answers.answers_expire() == 1
     dead = Answer.objects.get(turn=turn, side="b")
     assert dead.status == "failed" and dead.text == "Half an ans"
     battle_generate(turn.id, "b")  # the task turning up late changes nothing

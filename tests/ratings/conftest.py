@@ -1,36 +1,11 @@
-"""Shared fixtures: simulated battles with known ratings, and the LLMFAO crowd data.
-
-LLMFAO, Dmitry Ustalov; base responses from the llmonitor.com Crowdsourced LLM Benchmark
-(CC BY 4.0). The shared data directory is ``$ARENA_SHARED_DATA`` or ``<repo>/../shared/data``.
-"""
+"""Shared fixtures: simulated battles with known ratings (the LLMFAO data is ``sample_data`` in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
-import pytest
 from numpy.typing import NDArray
 
 from ratings.data import Battles
-from tests.conftest import service_missing
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def shared_data_dir() -> Path | None:
-    configured = os.environ.get("ARENA_SHARED_DATA")
-    candidate = Path(configured) if configured else REPO_ROOT.parent / "shared" / "data"
-    return candidate if (candidate / "llmfao_battles.json").is_file() else None
-
-
-@pytest.fixture
-def shared_data() -> Path:
-    path = shared_data_dir()
-    if path is None:
-        service_missing("shared data not found: set ARENA_SHARED_DATA or place shared/data beside the repository")
-    return path
 
 
 def simulate_battles(strengths: NDArray[np.float64], n_battles: int, rng: np.random.Generator, *,

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from ratings.cli import COLUMNS, main
-from tests.ratings.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT
 
 
 @pytest.fixture

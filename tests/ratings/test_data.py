@@ -3,7 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from ratings.data import BOTH_BAD, TIE, Battles, Outcome, battles_from_records, load_battles
+from ratings.data import Battles, battles_from_records, load_battles
+from ratings.outcomes import BOTH_BAD, TIE, Outcome
 
 RECORDS = [
     {"model_a": "x", "model_b": "y", "winner": "model_a", "tstamp": 3.0},

@@ -4,7 +4,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from ratings.web.charts import Interval, heatmap, interval_bar, interval_plot, nice_ticks
+from leaderboard.charts import Interval, heatmap, interval_bar, interval_plot, nice_ticks
 
 SVG = "{http://www.w3.org/2000/svg}"
 HOSTILE = '<script>alert("x")</script> & \'Co\''

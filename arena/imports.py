@@ -1,4 +1,4 @@
-"""Importing battles from a FastChat clean-battle file (a Chatbot Arena dump, or the shared LLMFAO file).
+"""Importing battles from a FastChat clean-battle file (a Chatbot Arena dump, or the bundled LLMFAO file).
 
 Records are read and validated by the same code as ``python -m ratings`` (:mod:`ratings.data`),
 so a line the command line would skip is rejected here with the same line number and reason.
@@ -24,14 +24,17 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from arena.models import Answer, ArenaModel, Battle, Turn, Vote
-from arena.prompts import prompt_has_code, prompt_language
-from ratings.data import BOTH_BAD, TIE, WINNER_VALUES, A, B, Problem, battles_from_records, read_records
+from ratings.booleans import parse_bool
+from ratings.data import Problem, battles_from_records, read_records
+from ratings.outcomes import arena_from_winner
 from ratings.style import STYLE_FEATURES, style_counts, style_from_metadata
+
+from .models import Answer, ArenaModel, Battle, Turn, Vote
+from .prompts import prompt_has_code, prompt_language
+from .services import vote_exclusion
 
 Progress = Callable[[int, int], None]  # (records done, records in the file)
 BATCH = 1000
-OUTCOMES = {A: "a", B: "b", TIE: "tie", BOTH_BAD: "both_bad"}
 NAME_MAX = ArenaModel._meta.get_field("name").max_length or 100
 SOURCE_MAX = Battle._meta.get_field("source").max_length or 100
 
@@ -155,11 +158,11 @@ def _incoming(line: int, record: Mapping[str, Any], now: datetime) -> Incoming |
     first_prompt = turns[0][0] if turns else ""
     language = str(record.get("language") or "")
     language = "" if language.lower() == "unknown" else language[:16]
-    anony = str(record.get("anony", True)).lower() not in ("false", "0", "no")
+    anony = parse_bool(record.get("anony", True)) is not False  # battles_from_records rejected non-booleans
     metadata = record.get("conv_metadata")
     return Incoming(
         line=line, external_id=question_id or _line_id(line, record), model_a=name_a, model_b=name_b,
-        outcome=OUTCOMES[WINNER_VALUES[str(record["winner"])]], anony=anony,
+        outcome=arena_from_winner(str(record["winner"])), anony=anony,
         created_at=now if math.isnan(tstamp) else datetime.fromtimestamp(tstamp, tz=UTC),
         turn_count=int(turn) if turn is not None else max(len(turns), 1),
         language=language or (prompt_language(first_prompt) if first_prompt else ""),
@@ -226,8 +229,9 @@ def _write(incoming: list[Incoming], source: str, summary: ImportSummary) -> Non
         for side, text in (("a", turn[1]), ("b", turn[2])) if text is not None or item.style is not None
     ])
     Vote.objects.bulk_create([
-        Vote(battle=battle, outcome=item.outcome, counts=item.anony, excluded_reason="" if item.anony else "side_by_side",
-             time_to_vote=None, session_key=battle.session_key, ip_hash="", created_at=item.created_at)
+        Vote(battle=battle, outcome=item.outcome, counts=not vote_exclusion(battle.mode),
+             excluded_reason=vote_exclusion(battle.mode), time_to_vote=None, session_key=battle.session_key,
+             ip_hash="", created_at=item.created_at)
         for battle, item in zip(battles, fresh, strict=True)
     ])
     summary.created += len(fresh)

@@ -25,14 +25,15 @@ from django.conf import settings
 from django.urls import reverse
 
 from arena.models import Answer, ArenaModel, Battle, Turn
+from arena.selectors import models_public
 from ratings.cli import COLUMNS
+from ratings.outcomes import winner_from_arena
 
 from .models import Snapshot
 from .rules import Rules, VoteRow, judged
 from .snapshots import answer_styles, snapshot_rows, vote_rows
 
 CSV_COLUMNS = (*COLUMNS, "organization", "license")
-WINNERS = {"a": "model_a", "b": "model_b", "tie": "tie", "both_bad": "tie (bothbad)"}
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 CHUNK = 500  # battles per enrichment query; also bounds the conversation text held at once
 
@@ -53,7 +54,7 @@ def csv_line(cells: Iterable[Any]) -> str:
 
 def leaderboard_csv(snapshot: Snapshot) -> str:
     """The snapshot's rows with the columns of ``python -m ratings --format csv``, plus organization and license."""
-    models = _public_models()
+    models = models_public()
     lines = [csv_line(CSV_COLUMNS)]
     for row in snapshot.result["rows"]:
         about = models.get(row["model"], {})
@@ -80,23 +81,13 @@ def snapshot_summary(snapshot: Snapshot) -> dict[str, Any]:
 
 def snapshot_document(snapshot: Snapshot) -> dict[str, Any]:
     """The whole snapshot: its summary, rows (with public model facts), engine metadata and matrices."""
-    models = _public_models()
+    models = models_public()
     result = snapshot.result
     rows = [{**row, "organization": models.get(row["model"], {}).get("organization", ""),
              "license": models.get(row["model"], {}).get("license", "")} for row in result["rows"]]
     return {"snapshot": snapshot_summary(snapshot), "rows": rows, "parameters": result.get("parameters", []),
             "metadata": result.get("metadata", {}), "names": result.get("names", []),
             "matrices": result.get("matrices", {})}
-
-
-def model_public(model: ArenaModel) -> dict[str, Any]:
-    """The fields of a model anyone may see; never adapter settings, key names or base URLs."""
-    return {"name": model.name, "organization": model.organization, "license": model.license,
-            "link": model.link, "state": model.state}
-
-
-def _public_models() -> dict[str, dict[str, Any]]:
-    return {m.name: model_public(m) for m in ArenaModel.objects.all()}
 
 
 def judge_pseudonym(session_key: str, ip_hash: str) -> str:
@@ -153,7 +144,7 @@ def _record(row: VoteRow, names: dict[int, str], uuid: Any, mode: str, session_k
             ) -> dict[str, Any]:
     return {
         "question_id": uuid.hex, "model_a": names[row.model_a], "model_b": names[row.model_b],
-        "winner": WINNERS[row.outcome], "judge": judge_pseudonym(session_key, ip_hash), "turn": row.turn_count,
+        "winner": winner_from_arena(row.outcome), "judge": judge_pseudonym(session_key, ip_hash), "turn": row.turn_count,
         "anony": mode == Battle.Mode.ANONYMOUS, "language": row.language, "tstamp": row.created_at.timestamp(),
     }
 

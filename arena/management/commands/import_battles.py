@@ -6,7 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ratings.web.imports import ImportSummary, battles_import
+from arena.imports import ImportSummary, battles_import
+from ratings.progress import ProgressBar
 
 PROBLEMS_SHOWN = 20
 
@@ -26,17 +27,11 @@ class Command(BaseCommand):
             raise CommandError(f"{file}: no such file")
         draw = not no_progress and sys.stderr.isatty()
         try:
-            summary = battles_import(path, source=source or path.stem, progress=self._bar if draw else self._plain)
+            progress = ProgressBar(sys.stderr, "importing") if draw else self._plain
+            summary = battles_import(path, source=source or path.stem, progress=progress)
         except (OSError, ValueError) as error:
             raise CommandError(f"{file}: {error}") from error
-        if draw:
-            sys.stderr.write("\n")
         self._report(file, summary)
-
-    def _bar(self, done: int, total: int) -> None:
-        filled = 30 * done // max(total, 1)
-        sys.stderr.write(f"\rimporting [{'#' * filled}{'.' * (30 - filled)}] {done}/{total}")
-        sys.stderr.flush()
 
     def _plain(self, done: int, total: int) -> None:
         if done == total or done % 10000 < 1000:

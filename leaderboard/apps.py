@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 
 class LeaderboardConfig(AppConfig):
-    name = "ratings.web"
+    name = "leaderboard"
     label = "leaderboard"
     verbose_name = "Leaderboard"
     default_auto_field = "django.db.models.BigAutoField"

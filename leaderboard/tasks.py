@@ -10,7 +10,8 @@ from django.core.cache import cache
 
 from arena.models import Vote
 
-from .snapshots import snapshot_latest, snapshot_refresh
+from .selectors import snapshot_latest
+from .snapshots import snapshot_refresh
 
 logger = logging.getLogger(__name__)
 LOCK_KEY = "leaderboard:refreshing"

@@ -7,7 +7,6 @@ admin shows at once and a model no longer in the database still renders.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +23,7 @@ from arena.models import ArenaModel
 
 from . import charts
 from .models import Snapshot
-from .snapshots import snapshot_latest
+from .selectors import snapshot_latest, snapshot_run_views
 
 HEATMAP_MODELS = 15  # beyond this a heatmap's numbers stop being readable
 METHODS = {"bradley_terry": "Bradley–Terry (maximum likelihood)"}
@@ -101,7 +100,7 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
     if latest is None:
         return render(request, "leaderboard/empty.html", {"min_votes": settings.ARENA_CATEGORY_MIN_VOTES})
     key = request.GET.get("view") or "overall"
-    siblings = _run_views(latest.run)
+    siblings = snapshot_run_views(latest.run)
     chosen = next((s for s in siblings if s.view == key), None)
     tabs = [Tab(s.title, s.votes, _view_url(s.view), s.view == key) for s in siblings]
     if chosen is None:
@@ -115,14 +114,10 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
 def leaderboard_snapshot(request: HttpRequest, pk: int) -> HttpResponse:
     """One exact snapshot, for stable links; its tabs lead to the other views of the same run."""
     snapshot = get_object_or_404(Snapshot, pk=pk)
-    siblings = _run_views(snapshot.run)
+    siblings = snapshot_run_views(snapshot.run)
     tabs = [Tab(s.title, s.votes, reverse("leaderboard-snapshot", args=[s.pk]), s.pk == snapshot.pk) for s in siblings]
     latest = snapshot_latest("overall")
     return _page(request, snapshot, tabs, is_latest=latest is not None and latest.run == snapshot.run)
-
-
-def _run_views(run: uuid.UUID) -> list[Snapshot]:
-    return list(Snapshot.objects.filter(run=run).only("pk", "view", "title", "votes", "run").order_by("pk"))
 
 
 def _view_url(key: str) -> str:

@@ -5,7 +5,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from ratings.web.snapshots import snapshot_refresh
+from leaderboard.snapshots import snapshot_refresh
+from ratings.progress import ProgressBar
 
 
 class Command(BaseCommand):
@@ -19,10 +20,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, rounds: int | None, seed: int | None, force: bool, no_progress: bool,
                **options: Any) -> None:
-        draw = not no_progress and sys.stderr.isatty()
-        snapshots = snapshot_refresh(rounds=rounds, seed=seed, force=force, progress=self._bar if draw else None)
-        if draw:
-            sys.stderr.write("\n")
+        bar = ProgressBar(sys.stderr) if not no_progress and sys.stderr.isatty() else None
+        progress = (lambda view, done, total: bar(done, total, label=f"{view[:20]:<20}")) if bar else None
+        snapshots = snapshot_refresh(rounds=rounds, seed=seed, force=force, progress=progress)
         if not snapshots:
             self.stdout.write("Nothing to compute: no counted votes, or none since the last snapshot (use --force).")
             return
@@ -31,9 +31,3 @@ class Command(BaseCommand):
                               f"(snapshot {snapshot.pk})")
         first = snapshots[0]
         self.stdout.write(self.style.SUCCESS(f"Computed run {first.run} at {first.computed_at:%Y-%m-%d %H:%M:%S} UTC."))
-
-    def _bar(self, view: str, done: int, total: int) -> None:
-        width = 30
-        filled = width * done // max(total, 1)
-        sys.stderr.write(f"\r{view[:20]:<20} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
-        sys.stderr.flush()

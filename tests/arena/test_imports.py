@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 from django.core.management import CommandError, call_command
 
+from arena.imports import battles_import
 from arena.models import Answer, ArenaModel, Battle, Vote
-from ratings.web.imports import battles_import
 
 pytestmark = pytest.mark.django_db
 QUESTION = uuid.UUID("5f2c8e0a9b1d4c3e8f7a6b5c4d3e2f10")
@@ -118,10 +118,10 @@ def test_fastchat_style_counts_are_kept_for_the_style_controlled_view(tmp_path) 
     assert Battle.objects.get().turn_count == 2
 
 
-def test_the_shared_llmfao_file_imports_in_seconds_with_every_vote_counted(shared_data) -> None:
+def test_the_shared_llmfao_file_imports_in_seconds_with_every_vote_counted(sample_data) -> None:
     # LLMFAO, Dmitry Ustalov; base responses from the llmonitor.com Crowdsourced LLM Benchmark (CC BY 4.0).
     calls = []
-    summary = battles_import(shared_data / "llmfao_battles.json", source="llmfao",
+    summary = battles_import(sample_data / "llmfao_battles.json", source="llmfao",
                              progress=lambda done, total: calls.append((done, total)))
     assert calls[0] == (1000, 8931) and calls[-1] == (8931, 8931)
     assert (summary.created, sum(summary.rejected.values()), len(summary.models_created)) == (8931, 0, 59)

@@ -9,10 +9,10 @@ import pytest
 from django.test import Client, override_settings
 
 from arena.models import ArenaModel
-from ratings.web.models import Snapshot
-from ratings.web.snapshots import snapshot_refresh
+from leaderboard.models import Snapshot
+from leaderboard.snapshots import snapshot_refresh
 from tests.factories import model
-from tests.ratings.web.test_snapshots import play
+from tests.leaderboard.test_snapshots import play
 
 pytestmark = pytest.mark.django_db
 
@@ -218,7 +218,7 @@ def test_the_page_keeps_to_the_content_security_policy(client: Client) -> None:
 
 
 def test_the_page_links_to_its_downloads_and_says_how_to_reproduce_it(client) -> None:
-    from ratings.web.snapshots import snapshot_refresh
+    from leaderboard.snapshots import snapshot_refresh
     from tests.factories import battle_voted, model
 
     a, b = model("Left"), model("Right")

@@ -5,8 +5,8 @@ from django.core.cache import cache
 from django.test import override_settings
 
 from arena import services
-from ratings.web.models import Snapshot
-from ratings.web.tasks import LOCK_KEY, leaderboard_refresh, leaderboard_vote_counted
+from leaderboard.models import Snapshot
+from leaderboard.tasks import LOCK_KEY, leaderboard_refresh, leaderboard_vote_counted
 from tests.factories import battle_voted, model
 
 pytestmark = pytest.mark.django_db
@@ -47,7 +47,8 @@ def test_a_refresh_already_running_is_not_started_twice() -> None:
 def test_a_counted_vote_notifies_the_leaderboard_after_commit(ready_battle, django_capture_on_commit_callbacks,
                                                               monkeypatch) -> None:
     calls = []
-    monkeypatch.setattr(leaderboard_vote_counted, "delay", lambda: calls.append("queued"))
+    # The arena sends the task by name; it reaches the registered task's apply_async.
+    monkeypatch.setattr(leaderboard_vote_counted, "apply_async", lambda *args, **kwargs: calls.append("queued"))
     with django_capture_on_commit_callbacks(execute=True):
         services.battle_vote(battle_uuid=ready_battle.uuid, session_key="s" * 32, ip_hash="h", outcome="a")
     assert calls == ["queued"]

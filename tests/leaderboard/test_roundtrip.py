@@ -12,11 +12,11 @@ import random
 
 import pytest
 
+from arena.imports import battles_import
 from arena.models import ArenaModel, Battle, Vote
+from leaderboard.models import Snapshot
+from leaderboard.snapshots import snapshot_refresh
 from ratings.cli import main as ratings_cli
-from ratings.web.imports import battles_import
-from ratings.web.models import Snapshot
-from ratings.web.snapshots import snapshot_refresh
 from tests.factories import battle_voted, model
 
 pytestmark = pytest.mark.django_db
@@ -24,8 +24,8 @@ ROUNDS, SEED = 20, 11
 
 
 @pytest.fixture
-def llmfao_snapshot(shared_data) -> Snapshot:
-    summary = battles_import(shared_data / "llmfao_battles.json", source="llmfao")
+def llmfao_snapshot(sample_data) -> Snapshot:
+    summary = battles_import(sample_data / "llmfao_battles.json", source="llmfao")
     assert summary.created == 8931
     return next(s for s in snapshot_refresh(rounds=ROUNDS, seed=SEED) if s.view == "overall")
 

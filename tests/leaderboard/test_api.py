@@ -6,9 +6,9 @@ import re
 import pytest
 from django.urls import URLPattern
 
-from ratings.web import api_urls
-from ratings.web.openapi import openapi_schema
-from ratings.web.snapshots import snapshot_refresh
+from leaderboard import api_urls
+from leaderboard.openapi import openapi_schema
+from leaderboard.snapshots import snapshot_refresh
 from tests.factories import battle_voted, model
 
 pytestmark = pytest.mark.django_db

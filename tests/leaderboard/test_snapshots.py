@@ -10,10 +10,10 @@ from django.core.management import call_command
 from django.test import override_settings
 
 from arena.models import ArenaModel, Battle
+from leaderboard.models import ImmutableError, Snapshot
+from leaderboard.snapshots import battles_from_rows, snapshot_refresh, view_rows
 from ratings.data import load_battles
 from ratings.leaderboard import compute_leaderboard
-from ratings.web.models import ImmutableError, Snapshot
-from ratings.web.snapshots import battles_from_rows, snapshot_refresh, view_rows
 from tests.factories import battle_voted, model
 
 pytestmark = pytest.mark.django_db

@@ -18,15 +18,16 @@ from django.utils import timezone
 
 from arena.models import Answer, ArenaModel, Battle, Vote
 from ratings.aggregate import aggregate
-from ratings.data import BOTH_BAD, TIE, A, B, Battles
+from ratings.data import Battles
 from ratings.leaderboard import compute_leaderboard
+from ratings.outcomes import FROM_ARENA
 
 from .models import Snapshot
 from .rules import Rules, View, VoteRow, judged, split_counted, views
+from .selectors import snapshot_latest
 
 logger = logging.getLogger(__name__)
 
-OUTCOMES = {"a": A, "b": B, "tie": TIE, "both_bad": BOTH_BAD}
 METHOD = "bradley_terry"
 Progress = Callable[[str, int, int], None]  # (view, done, total)
 
@@ -82,7 +83,7 @@ def battles_from_rows(rows: list[VoteRow], names: dict[int, str], *, style: bool
     return Battles(
         model_a=np.fromiter((index[r.model_a] for r in rows), np.int64, len(rows)),
         model_b=np.fromiter((index[r.model_b] for r in rows), np.int64, len(rows)),
-        outcome=np.fromiter((OUTCOMES[r.outcome] for r in rows), np.int8, len(rows)),
+        outcome=np.fromiter((FROM_ARENA[r.outcome] for r in rows), np.int8, len(rows)),
         names=[names[pk] for pk in present],
         tstamp=np.fromiter((r.created_at.timestamp() for r in rows), np.float64, len(rows)),
         style_a=np.array([styles[r.battle_id][0] for r in rows]).reshape(len(rows), 4) if style else None,
@@ -118,7 +119,7 @@ def counts_hash(battles: Battles) -> str:
 @cache
 def code_version() -> str:
     version = metadata.version("arena") if _installed() else "unknown"
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[1]
     try:
         commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True,
                                 timeout=5, check=True).stdout.strip()
@@ -146,7 +147,7 @@ def snapshot_refresh(*, rounds: int | None = None, seed: int | None = None, forc
     counted, excluded = counted_rows(rules)
     if not counted:
         return []
-    latest = Snapshot.objects.filter(view="overall").first()
+    latest = snapshot_latest("overall")
     if not force and latest is not None and latest.vote_id_max == counted[-1].vote_id and latest.votes == len(counted):
         return []
     rounds = settings.ARENA_SNAPSHOT_ROUNDS if rounds is None else rounds
@@ -184,12 +185,3 @@ def _snapshot_view(view: View, rows: list[VoteRow], names: dict[int, str], rules
         method=METHOD, ci_method="bootstrap", rounds=rounds, seed=seed, code_version=code_version(),
         counts_hash=counts_hash(battles), result=board.to_dict(),
     )
-
-
-def snapshot_latest(view: str = "overall") -> Snapshot | None:
-    """The newest snapshot of a view."""
-    return Snapshot.objects.filter(view=view).first()
-
-
-def snapshot_run(run: uuid.UUID) -> list[Snapshot]:
-    return list(Snapshot.objects.filter(run=run).order_by("id"))

@@ -14,10 +14,10 @@ from django.test import override_settings
 from django.utils import timezone
 
 from arena.models import Answer, Battle, Turn, Vote
+from leaderboard.exports import all_battle_lines, csv_cell
+from leaderboard.snapshots import snapshot_refresh, view_rows
 from ratings.cli import COLUMNS
 from ratings.cli import main as ratings_cli
-from ratings.web.exports import all_battle_lines, csv_cell
-from ratings.web.snapshots import snapshot_refresh, view_rows
 from tests.factories import battle_voted, model
 
 pytestmark = pytest.mark.django_db

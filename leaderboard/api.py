@@ -7,100 +7,33 @@ docs/api.md; the schema is docs/openapi.json.
 
 from __future__ import annotations
 
-import re
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from itertools import islice
-from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_safe
 
+from arena.api import View, json_errors, query_flag, query_whole
+from arena.errors import InvalidInput
 from arena.models import ArenaModel
+from arena.selectors import model_public
 
 from . import exports
 from .models import Snapshot
+from .selectors import VIEW_KEY, snapshot_latest_or_404, snapshot_or_404
 
 PER_PAGE, MAX_PER_PAGE = 20, 100
-VIEW_KEY = re.compile(r"^(overall|style_control|multi_turn|long_prompt|code|language:[A-Za-z0-9_-]{1,16})$")
 IMMUTABLE, LATEST = 24 * 3600, 60  # seconds a client may cache a snapshot, or "the latest" of a view
 LINES_PER_HOP = 500  # lines read per trip to the database thread when serving over ASGI
 
 
-class BadRequest(Exception):
-    pass
-
-
-class NotFound(Exception):
-    pass
-
-
-View = Callable[..., HttpResponse]
-
-
 def api_view(view: View) -> View:
-    """GET/HEAD only; BadRequest and NotFound become JSON errors with status 400 and 404."""
-
-    @require_safe
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            return view(request, *args, **kwargs)
-        except BadRequest as error:
-            return JsonResponse({"error": str(error)}, status=400)
-        except NotFound as error:
-            return JsonResponse({"error": str(error)}, status=404)
-
-    wrapper.__name__ = wrapper.__qualname__ = view.__name__
-    wrapper.__doc__ = view.__doc__
-    return wrapper
-
-
-def snapshot_get(pk: int) -> Snapshot:
-    snapshot = Snapshot.objects.filter(pk=pk).first()
-    if snapshot is None:
-        raise NotFound(f"no snapshot {pk}")
-    return snapshot
-
-
-def snapshot_latest_of(view: str) -> Snapshot:
-    """The newest snapshot of a view, or NotFound saying why there is none."""
-    if not VIEW_KEY.match(view):
-        raise NotFound(f"unknown view {view!r}; views are overall, style_control, multi_turn, long_prompt, code "
-                       "and language:<code>")
-    snapshot = Snapshot.objects.filter(view=view).first()
-    if snapshot is not None:
-        return snapshot
-    if not Snapshot.objects.exists():
-        raise NotFound("no votes have been counted yet, so there is no leaderboard")
-    raise NotFound(f"no snapshot of view {view!r}: fewer than {settings.ARENA_CATEGORY_MIN_VOTES} counted votes "
-                   "in it so far")
-
-
-def _flag(request: HttpRequest, name: str) -> bool:
-    value = request.GET.get(name, "0").strip().lower()
-    if value in ("1", "true", "yes"):
-        return True
-    if value in ("0", "false", "no", ""):
-        return False
-    raise BadRequest(f"{name} must be 1 or 0, got {value!r}")
-
-
-def _whole(request: HttpRequest, name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
-    text = request.GET.get(name, "")
-    if text == "":
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise BadRequest(f"{name} must be a whole number, got {text!r}") from None
-    if value < minimum or (maximum is not None and value > maximum):
-        bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
-        raise BadRequest(f"{name} must be {bounds}, got {value}")
-    return value
+    """GET/HEAD only; errors (:mod:`arena.errors`) become JSON with their status."""
+    return require_safe(json_errors(view))
 
 
 def _cached(response: HttpResponse, seconds: int) -> HttpResponse:
@@ -143,31 +76,31 @@ def _block(lines: Iterator[str]) -> bytes:
 
 @api_view
 def leaderboard_snapshot_csv(request: HttpRequest, pk: int) -> HttpResponse:
-    snapshot = snapshot_get(pk)
+    snapshot = snapshot_or_404(pk)
     return _cached(_csv(snapshot, f"{_file_stem(snapshot)}.csv"), IMMUTABLE)
 
 
 @api_view
 def leaderboard_snapshot_json(request: HttpRequest, pk: int) -> HttpResponse:
-    return _cached(_json(snapshot_get(pk)), IMMUTABLE)
+    return _cached(_json(snapshot_or_404(pk)), IMMUTABLE)
 
 
 @api_view
 def leaderboard_latest_csv(request: HttpRequest, view: str) -> HttpResponse:
-    snapshot = snapshot_latest_of(view)
+    snapshot = snapshot_latest_or_404(view)
     return _cached(_csv(snapshot, f"{_file_stem(snapshot)}.csv"), LATEST)
 
 
 @api_view
 def leaderboard_latest_json(request: HttpRequest, view: str) -> HttpResponse:
-    return _cached(_json(snapshot_latest_of(view)), LATEST)
+    return _cached(_json(snapshot_latest_or_404(view)), LATEST)
 
 
 @api_view
 def snapshot_battles(request: HttpRequest, pk: int) -> HttpResponse:
     """Exactly the battles a snapshot used, as FastChat clean-battle JSON lines."""
-    conversations = _flag(request, "conversations")
-    snapshot = snapshot_get(pk)
+    conversations = query_flag(request, "conversations")
+    snapshot = snapshot_or_404(pk)
     lines = exports.snapshot_battle_lines(snapshot, conversations=conversations)
     return _jsonl(request, lines, f"battles-{snapshot.view.replace(':', '-')}-{snapshot.pk}.jsonl")
 
@@ -175,21 +108,21 @@ def snapshot_battles(request: HttpRequest, pk: int) -> HttpResponse:
 @api_view
 def battles_all(request: HttpRequest) -> HttpResponse:
     """Every voted battle (after vote id ``since``), with whether it counts and why not."""
-    since = _whole(request, "since", 0, minimum=0)
-    conversations = _flag(request, "conversations")
+    since = query_whole(request, "since", 0, minimum=0)
+    conversations = query_flag(request, "conversations")
     return _jsonl(request, exports.all_battle_lines(since=since, conversations=conversations), "battles.jsonl")
 
 
 @api_view
 def api_snapshots(request: HttpRequest) -> HttpResponse:
     """Snapshots, newest first, optionally of one view; paginated."""
-    page = _whole(request, "page", 1, minimum=1)
-    per_page = _whole(request, "per_page", PER_PAGE, minimum=1, maximum=MAX_PER_PAGE)
+    page = query_whole(request, "page", 1, minimum=1)
+    per_page = query_whole(request, "per_page", PER_PAGE, minimum=1, maximum=MAX_PER_PAGE)
     queryset: QuerySet[Snapshot] = Snapshot.objects.order_by("-computed_at", "-id")
     view = request.GET.get("view")
     if view is not None:
         if not VIEW_KEY.match(view):
-            raise BadRequest(f"unknown view {view!r}")
+            raise InvalidInput(f"unknown view {view!r}")
         queryset = queryset.filter(view=view)
     count = queryset.count()
     start = (page - 1) * per_page
@@ -210,16 +143,16 @@ def _page_link(request: HttpRequest, page: int, per_page: int) -> str:
 
 @api_view
 def api_snapshot(request: HttpRequest, pk: int) -> HttpResponse:
-    return _cached(_json(snapshot_get(pk)), IMMUTABLE)
+    return _cached(_json(snapshot_or_404(pk)), IMMUTABLE)
 
 
 @api_view
 def api_snapshot_latest(request: HttpRequest) -> HttpResponse:
-    return _cached(_json(snapshot_latest_of(request.GET.get("view", "overall"))), LATEST)
+    return _cached(_json(snapshot_latest_or_404(request.GET.get("view", "overall"))), LATEST)
 
 
 @api_view
 def api_models(request: HttpRequest) -> HttpResponse:
     """Every model, with public fields only."""
-    models = [exports.model_public(m) for m in ArenaModel.objects.order_by("name")]
+    models = [model_public(m) for m in ArenaModel.objects.order_by("name")]
     return JsonResponse({"count": len(models), "results": models}, json_dumps_params={"ensure_ascii": False})
