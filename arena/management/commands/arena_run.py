@@ -31,10 +31,12 @@ class Command(BaseCommand):
                 self.stdout.write(f"Added demo model {model.name}")
         self._admin_ensure()
         if settings.ARENA_EMBEDDED_WORKER:
-            from arena.embedded import worker_start
-            from config.celery import app
+            from celery import current_app
 
-            worker_start(app, schedule_file=Path(settings.DATA_DIR) / "celerybeat-schedule")
+            from arena.embedded import worker_start
+
+            # The project's app (config/celery.py), set as current when Django loaded config.
+            worker_start(current_app, schedule_file=Path(settings.DATA_DIR) / "celerybeat-schedule")
             self.stdout.write("Started the in-process worker (embedded mode: SQLite, no Redis).")
         else:
             self.stdout.write("Distributed mode: start workers with `celery -A config worker`.")
