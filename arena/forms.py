@@ -33,7 +33,8 @@ class ArenaModelForm(forms.ModelForm):
         return _json_object(self.cleaned_data.get("options"), dict, '{"delay": 0.03}')
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         kind = data.get("adapter_kind")
         if not kind:
             if data.get("state") == ArenaModel.State.ACTIVE:

@@ -39,6 +39,7 @@ from ratings.data import Battles
 from ratings.elo import online_elo
 from ratings.intervals import bootstrap_bradley_terry, percentile_intervals, sandwich_bradley_terry
 from ratings.leaderboard import compute_leaderboard
+from ratings.outcomes import SCORE_A
 
 
 def simulate(n_battles: int, n_models: int, seed: int) -> tuple[Battles, NDArray[np.float64]]:
@@ -89,7 +90,7 @@ def naive_fit(battles: Battles, weights: NDArray[np.float64] | None = None) -> N
     """Per-battle L-BFGS on the ties-as-half likelihood, as FastChat's rating_systems does after
     its aggregation step; gradient tolerance 1e-6, at most 100 iterations."""
     a, b = battles.model_a, battles.model_b
-    y = np.array([1.0, 0.0, 0.5, 0.5])[battles.outcome]
+    y = SCORE_A[battles.outcome]
     w = np.ones(len(a)) if weights is None else weights
     n = battles.n_models
 
@@ -97,7 +98,7 @@ def naive_fit(battles: Battles, weights: NDArray[np.float64] | None = None) -> N
         d = r[a] - r[b]
         value = float(np.sum(w * (y * np.logaddexp(0, -d) + (1 - y) * np.logaddexp(0, d))))
         residual = w * (1 / (1 + np.exp(-d)) - y)
-        return value, np.bincount(a, residual, n) - np.bincount(b, residual, n)
+        return value, (np.bincount(a, residual, n) - np.bincount(b, residual, n)).astype(np.float64)
 
     result = minimize(loss, np.zeros(n), jac=True, method="L-BFGS-B", options={"gtol": 1e-6, "maxiter": 100})
     return np.asarray(result.x - result.x.mean())
@@ -155,7 +156,7 @@ def baseline(args: argparse.Namespace, battles: Battles, exact: NDArray[np.float
     round_times = []
     for _ in range(args.baseline_rounds):
         start = time.perf_counter()
-        naive_fit(battles, np.bincount(rng.integers(0, len(battles), len(battles)), minlength=len(battles)) * 1.0)
+        naive_fit(battles, np.bincount(rng.integers(0, len(battles), len(battles)), minlength=len(battles)).astype(np.float64))
         round_times.append(time.perf_counter() - start)
     per_round = statistics.median(round_times)
     error = float(np.abs(ELO_PER_NAT * (naive - exact)).max())

@@ -87,7 +87,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": DATA_DIR / "arena.sqlite3",
+            "NAME": str(DATA_DIR / "arena.sqlite3"),
             "OPTIONS": {
                 # WAL lets the page read while the in-process worker writes; IMMEDIATE avoids lock upgrades.
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",

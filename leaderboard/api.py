@@ -14,6 +14,7 @@ from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_safe
 
@@ -97,7 +98,7 @@ def leaderboard_latest_json(request: HttpRequest, view: str) -> HttpResponse:
 
 
 @api_view
-def snapshot_battles(request: HttpRequest, pk: int) -> HttpResponse:
+def snapshot_battles(request: HttpRequest, pk: int) -> HttpResponseBase:
     """Exactly the battles a snapshot used, as FastChat clean-battle JSON lines."""
     conversations = query_flag(request, "conversations")
     snapshot = snapshot_or_404(pk)
@@ -106,7 +107,7 @@ def snapshot_battles(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @api_view
-def battles_all(request: HttpRequest) -> HttpResponse:
+def battles_all(request: HttpRequest) -> HttpResponseBase:
     """Every voted battle (after vote id ``since``), with whether it counts and why not."""
     since = query_whole(request, "since", 0, minimum=0)
     conversations = query_flag(request, "conversations")

@@ -123,7 +123,7 @@ def battle_lines(rows: Iterable[tuple[VoteRow, str]], options: ExportOptions) ->
     iterator = iter(rows)
     while chunk := list(islice(iterator, CHUNK)):
         ids = [row.battle_id for row, _ in chunk]
-        facts = {pk: rest for pk, *rest in Battle.objects.filter(pk__in=ids).values_list(
+        facts: dict[int, list[Any]] = {pk: rest for pk, *rest in Battle.objects.filter(pk__in=ids).values_list(
             "pk", "uuid", "mode", "session_key", "ip_hash")}
         talks = _conversations(ids) if options.conversations else {}
         styles = answer_styles(ids) if options.style else {}

@@ -1,0 +1,1 @@
+"""Reproducible benchmarks; each module prints its figures and says how docs/benchmarks.md records them."""
