@@ -153,3 +153,10 @@ def test_behind_trusted_proxies_the_client_address_comes_from_x_forwarded_for(ho
     request = RequestFactory().get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=forwarded)
     with override_settings(ARENA_PROXY_HOPS=hops):
         assert client_ip(request) == expected
+
+
+def test_the_arena_and_the_api_model_lists_each_have_their_own_url_name() -> None:
+    from django.urls import reverse
+
+    assert reverse("arena-models") == "/api/models"
+    assert reverse("api-models") == "/api/v1/models"
