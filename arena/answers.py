@@ -1,4 +1,4 @@
-"""Every write to an answer: a worker starting, finishing or failing a side, and the reaper failing stuck ones.
+"""Every write to an answer: a worker starting, finishing or failing a side (the sweep in :mod:`arena.reaper` too).
 
 Each closes the answer once (a late or duplicate task finds it closed and changes nothing),
 moves the battle on, and tells the page after the transaction commits.
@@ -6,20 +6,24 @@ moves the battle on, and tells the page after the transaction commits.
 
 from __future__ import annotations
 
-from datetime import timedelta
+import logging
+from dataclasses import asdict
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from model_adapters import AdapterError, AdapterTimeout, StreamResult, Timeouts
+from model_adapters import AdapterError, StreamResult
 from ratings.style import style_counts
 
 from . import streaming
+from .errors import INFRASTRUCTURE_ERRORS
 from .models import Answer, Battle, Turn
 
-STREAM_GRACE_SECONDS = 60
+logger = logging.getLogger(__name__)
+
 
 
 def answer_start(*, turn_id: int, side: str) -> bool:
@@ -67,41 +71,27 @@ def _answer_close(turn_id: int, side: str, **fields: Any) -> None:
             "type": "side_done", "turn": turn.index, "side": side, "status": answer.status,
             "text": answer.text, "error": answer.error_message, "battle_status": battle_status,
         }
-        transaction.on_commit(lambda: streaming.group_event_sync(battle.uuid, payload))
-        transaction.on_commit(lambda: streaming.buffer_clear(turn_id, side))
+        # Robust: the answer is saved whatever happens to the event; a page that missed it reads the battle.
+        transaction.on_commit(lambda: streaming.group_event_sync(battle.uuid, payload), robust=True)
+        transaction.on_commit(lambda: streaming.buffer_clear(turn_id, side), robust=True)
+        transaction.on_commit(lambda: cache.delete(_result_key(turn_id, side)), robust=True)
 
 
-def answers_expire() -> int:
-    """Fail the answers whose worker is gone, in every battle still generating; return how many.
+def result_keep(turn_id: int, side: str, result: StreamResult) -> None:
+    """Keep a finished stream's result in the cache until it is saved, so no outage can lose it."""
+    try:
+        cache.set(_result_key(turn_id, side), asdict(result), settings.ARENA_STREAM_BUFFER_SECONDS)
+    except INFRASTRUCTURE_ERRORS as exc:
+        logger.warning("could not keep the result of %s/%s in the cache: %s", turn_id, side, exc)
 
-    Run by the beat schedule (``arena.answers_expire``). A pending answer no worker picked up
-    within ARENA_QUEUE_TIMEOUT, or a streaming one past its model's total timeout plus a grace
-    period, can no longer finish: without this the voter would wait forever. A task that does
-    turn up later finds the answer closed and leaves it alone.
-    """
-    now = timezone.now()
-    open_answers = (
-        Answer.objects.filter(turn__battle__status=Battle.Status.GENERATING,
-                              status__in=(Answer.Status.PENDING, Answer.Status.STREAMING))
-        .select_related("turn__battle__model_a", "turn__battle__model_b")
-        .order_by("pk")
-    )
-    expired = 0
-    for answer in open_answers:
-        turn, battle = answer.turn, answer.turn.battle
-        if answer.status == Answer.Status.PENDING:
-            late = now - turn.created_at > timedelta(seconds=settings.ARENA_QUEUE_TIMEOUT)
-            error = AdapterTimeout("no worker picked up the generation task")
-        else:
-            model = battle.model_a if answer.side == "a" else battle.model_b
-            allowed = Timeouts.from_mapping(model.timeouts or {}).total + STREAM_GRACE_SECONDS
-            late = answer.started_at is not None and now - answer.started_at > timedelta(seconds=allowed)
-            error = AdapterTimeout("the worker stopped streaming the answer")
-        if late:
-            shown = streaming.buffer_read(turn.id, answer.side)[1]
-            answer_fail(turn_id=turn.id, side=answer.side, error=error, partial_text=shown)
-            expired += 1
-    return expired
+
+def result_kept(turn_id: int, side: str) -> StreamResult | None:
+    kept = cache.get(_result_key(turn_id, side))
+    return StreamResult(**kept) if kept else None
+
+
+def _result_key(turn_id: int, side: str) -> str:
+    return f"arena:result:{turn_id}:{side}"
 
 
 def _battle_status_after(battle: Battle, turn: Turn) -> str:

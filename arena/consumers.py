@@ -4,8 +4,10 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.contrib.sessions.backends.base import SessionBase
 
 from .selectors import session_owns_battle
+from .sessions import session_key_verified
 from .streaming import battle_group
 
 
@@ -16,8 +18,7 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self) -> None:
         battle_uuid = self.scope["url_route"]["kwargs"]["battle_uuid"]
-        session = self.scope.get("session")
-        if not await self._owns(battle_uuid, getattr(session, "session_key", None)):
+        if not await self._owns(battle_uuid, self.scope.get("session")):
             await self.close(code=4404)
             return
         self.group = battle_group(battle_uuid)
@@ -35,5 +36,7 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(event["payload"])
 
     @database_sync_to_async
-    def _owns(self, battle_uuid: Any, session_key: str | None) -> bool:
+    def _owns(self, battle_uuid: Any, session: SessionBase | None) -> bool:
+        # The cookie's key counts only once the store has it (loading the session is a query, so it is done here).
+        session_key = session_key_verified(session) if session is not None else None
         return session_owns_battle(battle_uuid, session_key)

@@ -10,7 +10,22 @@
     └── Unavailable (503)       the arena cannot serve it now
 
 :func:`arena.api.json_errors` turns any of them into ``{"error": message}`` with that status.
+
+:data:`INFRASTRUCTURE_ERRORS` are the exceptions that mean a service (the database, Redis, the broker) is down
+or overloaded rather than that the request is wrong: ``config.errors.server_error`` answers them with 503 and
+``Retry-After``, never a traceback.
 """
+
+from __future__ import annotations
+
+from django.db import InterfaceError, OperationalError
+from kombu.exceptions import OperationalError as BrokerError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError, InterfaceError, BrokerError, RedisConnectionError, RedisTimeoutError, ConnectionError,
+)
 
 
 class ArenaError(Exception):

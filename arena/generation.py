@@ -7,17 +7,28 @@ The task (:func:`arena.tasks.battle_generate`) fetches nothing itself; it calls
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
+
+from django.db import InterfaceError, OperationalError, connection
 
 from model_adapters import AdapterError, GenerationSettings, Message, ModelAdapter, StreamResult
 from model_adapters.errors import ProviderError
 
 from . import answers, streaming
 from .adapters import generation_settings, model_adapter
+from .liveness import Heartbeat
 from .models import Answer, Turn
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+DATABASE_RETRY_SECONDS = 30.0
+FINAL_WRITE_SECONDS = 120.0  # a streamed answer outlasts a database outage this long before it is only cached
 
 
 @dataclass
@@ -32,20 +43,59 @@ class GenerationJob:
 
 
 def answer_generate(*, turn_id: int, side: str) -> None:
-    """Stream one side of one turn to the battle's group, then persist the answer once."""
-    if not answers.answer_start(turn_id=turn_id, side=side):
+    """Stream one side of one turn to the battle's group, then persist the answer once.
+
+    Database calls ride out a transient outage (:func:`persistently`); the worker's database connection
+    goes back to the pool while the model streams; a heartbeat tells the sweep this side is alive.
+    """
+    if not persistently(lambda: answers.answer_start(turn_id=turn_id, side=side), what=f"start {turn_id}/{side}"):
         logger.info("answer %s/%s already started; ignoring a duplicate delivery", turn_id, side)
         return
-    try:
-        job = generation_job(turn_id, side)
-    except (AdapterError, ValueError) as exc:
-        answers.answer_fail(turn_id=turn_id, side=side, error=exc)
+    with Heartbeat(turn_id, side):
+        try:
+            job = persistently(lambda: generation_job(turn_id, side), what=f"load {turn_id}/{side}")
+        except (AdapterError, ValueError) as exc:
+            refused: Exception = exc
+            persistently(lambda: answers.answer_fail(turn_id=turn_id, side=side, error=refused),
+                         what=f"save {turn_id}/{side}")
+            return
+        connection_release()
+        text, result, error = asyncio.run(_stream(job))
+        if result is not None:
+            finished = result
+            answers.result_keep(turn_id, side, finished)  # the sweep finishes it if the database stays away
+            persistently(lambda: answers.answer_finish(turn_id=turn_id, side=side, result=finished),
+                         what=f"save {turn_id}/{side}", seconds=FINAL_WRITE_SECONDS)
+        else:
+            failure = error or ProviderError("no answer")
+            persistently(lambda: answers.answer_fail(turn_id=turn_id, side=side, error=failure, partial_text=text),
+                         what=f"save {turn_id}/{side}", seconds=FINAL_WRITE_SECONDS)
+
+
+def persistently(call: Callable[[], T], *, what: str, seconds: float = DATABASE_RETRY_SECONDS) -> T:
+    """``call()``, again after a back-off while the database is unreachable, for at most ``seconds``."""
+    deadline, delay = time.monotonic() + seconds, 0.25
+    while True:
+        try:
+            return call()
+        except DATABASE_ERRORS as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            logger.warning("%s: the database failed (%s); retrying in %.2f s", what, exc, delay)
+            connection_release()
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def connection_release() -> None:
+    """Hand this thread's database connection back (to the pool, if there is one); the next query opens one.
+
+    Not inside a transaction (a test's, say): that connection is not ours to give back.
+    """
+    if connection.in_atomic_block:
         return
-    text, result, error = asyncio.run(_stream(job))
-    if result is not None:
-        answers.answer_finish(turn_id=turn_id, side=side, result=result)
-    else:
-        answers.answer_fail(turn_id=turn_id, side=side, error=error or ProviderError("no answer"), partial_text=text)
+    with contextlib.suppress(*DATABASE_ERRORS):  # a broken connection is dropped all the same
+        connection.close()
 
 
 def generation_job(turn_id: int, side: str) -> GenerationJob:

@@ -17,17 +17,16 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from model_adapters.registry import spec_for
 from ratings.outcomes import FROM_ARENA
 
+from .dispatch import SIDES, turn_dispatch
 from .errors import Conflict, InvalidInput, TooManyRequests, Unavailable
 from .models import Answer, ArenaModel, Battle, Turn, Vote
 from .prompts import prompt_has_code, prompt_language
 from .sampling import NotEnoughModels, pair_sample
 from .selectors import battle_of_session
-from .tasks import battle_generate
+from .text import text_storable
 
-SIDES = ("a", "b")
 LEADERBOARD_VOTE_COUNTED = "leaderboard.vote_counted"  # the task a counted vote triggers
 
 
@@ -51,9 +50,12 @@ def prompt_rate_limit(ip_hash: str) -> None:
 
 
 def prompt_clean(prompt: Any) -> str:
+    """The prompt as it is stored (NUL bytes dropped, trimmed), or InvalidInput saying what is wrong with it."""
     if not isinstance(prompt, str):
         raise InvalidInput("The prompt must be text.")
     prompt = prompt.replace("\x00", "").strip()
+    if not text_storable(prompt):
+        raise InvalidInput("The prompt contains characters that cannot be stored.")
     if not prompt:
         raise InvalidInput("Enter a prompt.")
     limit = settings.ARENA_MAX_PROMPT_CHARS
@@ -101,6 +103,9 @@ def _anonymous_pair(rng: random.Random) -> tuple[ArenaModel, ArenaModel]:
 def _chosen_pair(name_a: str | None, name_b: str | None) -> tuple[ArenaModel, ArenaModel]:
     if not name_a or not name_b or not isinstance(name_a, str) or not isinstance(name_b, str):
         raise InvalidInput("Choose both models for a side-by-side battle.")
+    for name in (name_a, name_b):
+        if not text_storable(name):  # no model can have this name, and the database would refuse the query
+            raise InvalidInput(f"No active model is called {name!r}.")
     if name_a == name_b:
         raise InvalidInput("Choose two different models.")
     found = {m.name: m for m in ArenaModel.objects.filter(name__in=[name_a, name_b], state=ArenaModel.State.ACTIVE)}
@@ -113,15 +118,8 @@ def _chosen_pair(name_a: str | None, name_b: str | None) -> tuple[ArenaModel, Ar
 def _turn_add(battle: Battle, index: int, prompt: str) -> Turn:
     turn = Turn.objects.create(battle=battle, index=index, prompt=prompt)
     Answer.objects.bulk_create([Answer(turn=turn, side=side) for side in SIDES])
-    transaction.on_commit(lambda: generation_dispatch(turn))
+    transaction.on_commit(lambda: turn_dispatch(turn), robust=True)
     return turn
-
-
-def generation_dispatch(turn: Turn) -> None:
-    """Queue one generation task per side, each on the queue its adapter kind runs on."""
-    battle = turn.battle
-    for side, model in (("a", battle.model_a), ("b", battle.model_b)):
-        battle_generate.apply_async((turn.id, side), queue=spec_for(model.adapter_kind).queue)
 
 
 def turn_create(*, battle_uuid: Any, session_key: str, prompt: Any) -> Turn:
@@ -150,7 +148,7 @@ def battle_vote(*, battle_uuid: Any, session_key: str, ip_hash: str, outcome: An
 
     Returns the vote and whether this call created it.
     """
-    if outcome not in FROM_ARENA:
+    if not isinstance(outcome, str) or outcome not in FROM_ARENA:  # a list or an object is not hashable
         raise InvalidInput(f"The vote must be one of {', '.join(FROM_ARENA)}.")
     try:
         with transaction.atomic():
@@ -173,7 +171,7 @@ def battle_vote(*, battle_uuid: Any, session_key: str, ip_hash: str, outcome: An
             )
             Battle.objects.filter(pk=battle.pk).update(status=Battle.Status.VOTED)
             if counts:
-                transaction.on_commit(_leaderboard_notify)
+                transaction.on_commit(_leaderboard_notify, robust=True)  # a refresh is also scheduled
             return vote, True
     except IntegrityError:
         # A concurrent request for the same battle won the race: answer as a repeat.

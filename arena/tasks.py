@@ -6,12 +6,13 @@ import logging
 
 from celery import shared_task
 
-from . import answers, generation, probes
+from . import generation, probes, reaper
+from .dispatch import GENERATE
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="arena.battle_generate", ignore_result=True)
+@shared_task(name=GENERATE, ignore_result=True)
 def battle_generate(turn_id: int, side: str) -> None:
     """Stream one side of one turn to the battle's group, then persist the answer once."""
     generation.answer_generate(turn_id=turn_id, side=side)
@@ -25,7 +26,7 @@ def model_probe(model_id: int, token: str) -> None:
 
 @shared_task(name="arena.answers_expire", ignore_result=True)
 def answers_expire() -> None:
-    """The beat schedule's sweep: fail answers whose worker is gone, so no voter waits forever."""
-    expired = answers.answers_expire()
-    if expired:
-        logger.warning("failed %d answer(s) whose worker was gone", expired)
+    """The beat schedule's sweep: settle answers whose worker is gone, so no voter waits forever."""
+    settled = reaper.answers_expire()
+    if settled:
+        logger.warning("settled %d answer(s) that no worker was working on", settled)

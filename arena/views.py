@@ -1,22 +1,46 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import selectors, services
-from .api import json_body, json_errors
+from .api import allow_methods, json_body, json_errors
+from .errors import ArenaError
 from .models import Battle
+from .sessions import session_key_verified
 
 
 def _session_key(request: HttpRequest) -> str:
-    if not request.session.session_key:
+    """This browser's session key, or "" when its cookie names no session the store holds."""
+    return session_key_verified(request.session) or ""
+
+
+def _session_key_or_new(request: HttpRequest) -> str:
+    """This browser's session key, starting a session first if it has none (or a forged one)."""
+    if not _session_key(request):
         request.session.save()
     return request.session.session_key or ""
+
+
+@contextmanager
+def _session_for_write(request: HttpRequest) -> Iterator[str]:
+    """The session key to write under, in a transaction; a session started for a request that is refused
+    is undone with it, so a rejected request writes nothing at all."""
+    had_session = bool(_session_key(request))
+    try:
+        with transaction.atomic():
+            yield _session_key_or_new(request)
+    except ArenaError:
+        if not had_session:
+            request.session.flush()  # its row was rolled back; forget its key too, and drop the cookie
+        raise
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -33,10 +57,10 @@ def _client_ip_hash(request: HttpRequest) -> str:
     return services.ip_hash(client_ip(request))
 
 
-@require_GET
+@allow_methods("GET")
 @ensure_csrf_cookie
 def arena_page(request: HttpRequest) -> HttpResponse:
-    _session_key(request)
+    _session_key_or_new(request)
     context = {
         "models": selectors.models_active(),
         "max_turns": settings.ARENA_MAX_TURNS,
@@ -45,45 +69,44 @@ def arena_page(request: HttpRequest) -> HttpResponse:
     return render(request, "arena/index.html", context)
 
 
-@require_POST
+@allow_methods("POST")
 @json_errors
 def battle_create(request: HttpRequest) -> HttpResponse:
     data = json_body(request)
-    battle = services.battle_create(
-        prompt=data.get("prompt"),
-        mode=data.get("mode") or Battle.Mode.ANONYMOUS,
-        model_a=data.get("model_a"),
-        model_b=data.get("model_b"),
-        session_key=_session_key(request),
-        ip_hash=_client_ip_hash(request),
-    )
+    with _session_for_write(request) as session_key:
+        battle = services.battle_create(
+            prompt=data.get("prompt"),
+            mode=data.get("mode") or Battle.Mode.ANONYMOUS,
+            model_a=data.get("model_a"),
+            model_b=data.get("model_b"),
+            session_key=session_key,
+            ip_hash=_client_ip_hash(request),
+        )
     return JsonResponse(selectors.battle_state(battle), status=201)
 
 
-@require_GET
+@allow_methods("GET")
 @json_errors
 def battle_detail(request: HttpRequest, battle_uuid: Any) -> HttpResponse:
-    battle = selectors.battle_of_session(battle_uuid, request.session.session_key)
+    battle = selectors.battle_of_session(battle_uuid, _session_key(request))
     return JsonResponse(selectors.battle_state(battle))
 
 
-@require_POST
+@allow_methods("POST")
 @json_errors
 def turn_create(request: HttpRequest, battle_uuid: Any) -> HttpResponse:
     data = json_body(request)
-    turn = services.turn_create(
-        battle_uuid=battle_uuid, session_key=request.session.session_key or "", prompt=data.get("prompt")
-    )
+    turn = services.turn_create(battle_uuid=battle_uuid, session_key=_session_key(request), prompt=data.get("prompt"))
     return JsonResponse(selectors.battle_state(turn.battle), status=201)
 
 
-@require_POST
+@allow_methods("POST")
 @json_errors
 def battle_vote(request: HttpRequest, battle_uuid: Any) -> HttpResponse:
     data = json_body(request)
     vote, created = services.battle_vote(
         battle_uuid=battle_uuid,
-        session_key=request.session.session_key or "",
+        session_key=_session_key(request),
         ip_hash=_client_ip_hash(request),
         outcome=data.get("outcome"),
     )
@@ -96,7 +119,7 @@ def battle_vote(request: HttpRequest, battle_uuid: Any) -> HttpResponse:
     return JsonResponse(body, status=201 if created else 200)
 
 
-@require_http_methods(["GET"])
+@allow_methods("GET")
 def models_list(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"models": selectors.models_active()})
 

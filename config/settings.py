@@ -55,6 +55,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "config.middleware.RequestGuardMiddleware",  # before the CSRF check: a wrong method is 405, not 403
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -81,8 +82,18 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = env_str("DATABASE_URL")
+# PostgreSQL: each process keeps a bounded pool of connections (psycopg_pool), so load waits for a free
+# connection instead of exhausting max_connections; see docs/operations.md for the sizing. DB_POOL_MAX_SIZE=0
+# turns the pool off (then DB_CONN_MAX_AGE may keep connections per thread instead).
+DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 10, minimum=0)
+DB_POOL_TIMEOUT = env_int("DB_POOL_TIMEOUT", 10, minimum=1)
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
+    DATABASES = {"default": dj_database_url.parse(
+        DATABASE_URL, conn_max_age=0 if DB_POOL_MAX_SIZE else env_int("DB_CONN_MAX_AGE", 0, minimum=0))}
+    if DB_POOL_MAX_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 0, "max_size": DB_POOL_MAX_SIZE, "timeout": DB_POOL_TIMEOUT,
+        }
 else:
     DATABASES = {
         "default": {
@@ -99,14 +110,25 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")
+# The channel layer is channels_redis's pub/sub layer: messages are pushed to the web process, which polls
+# its subscription in short reads. The list-based RedisChannelLayer waits on a 5 s blocking pop that races
+# redis-py 8's 5 s read timeout, so an idle websocket died every 5 s (django/channels_redis#422), and a
+# raised timeout made its cancellation hang. Commands get a bounded read timeout and connect quickly, so a
+# Redis that is down is noticed at once.
+REDIS_SOCKET_TIMEOUT = env_int("REDIS_SOCKET_TIMEOUT", 10, minimum=1)
+REDIS_CONNECT_TIMEOUT = env_int("REDIS_CONNECT_TIMEOUT", 3, minimum=1)
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1500, "expiry": 30},
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": REDIS_SOCKET_TIMEOUT,
+                                  "socket_connect_timeout": REDIS_CONNECT_TIMEOUT}]},
         }
     }
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {"default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+        "OPTIONS": {"socket_timeout": REDIS_SOCKET_TIMEOUT, "socket_connect_timeout": REDIS_CONNECT_TIMEOUT},
+    }}
     CELERY_BROKER_URL = REDIS_URL
     ARENA_EMBEDDED_WORKER = False
 else:
@@ -152,6 +174,7 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", ARENA_HTTPS)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("ARENA_BEHIND_PROXY", False) else None
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SESSION_ENGINE = "config.sessions"  # database sessions; a cookie is a key only in the shape Django issues
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
@@ -169,7 +192,8 @@ ARENA_IP_SALT = env_str("ARENA_IP_SALT") or SECRET_KEY
 ARENA_PROMPTS_PER_IP_PER_HOUR = env_int("ARENA_PROMPTS_PER_IP_PER_HOUR", 120, minimum=1)
 ARENA_PRELOAD_LOCAL_MODELS = env_bool("ARENA_PRELOAD_LOCAL_MODELS", False)
 ARENA_QUEUE_TIMEOUT = env_int("ARENA_QUEUE_TIMEOUT", 120, minimum=1)
-ARENA_EXPIRE_EVERY_SECONDS = env_int("ARENA_EXPIRE_EVERY_SECONDS", 15, minimum=1)
+ARENA_EXPIRE_EVERY_SECONDS = env_int("ARENA_EXPIRE_EVERY_SECONDS", 5, minimum=1)
+ARENA_HEARTBEAT_TTL = env_int("ARENA_HEARTBEAT_TTL", 10, minimum=3)
 ARENA_STREAM_BUFFER_SECONDS = env_int("ARENA_STREAM_BUFFER_SECONDS", 900, minimum=60)
 
 # The leaderboard (see leaderboard/rules.py for the rule set).
@@ -184,7 +208,7 @@ ARENA_CATEGORY_MIN_VOTES = env_int("ARENA_CATEGORY_MIN_VOTES", 200, minimum=1)
 ARENA_PROVISIONAL_VOTES = env_int("ARENA_PROVISIONAL_VOTES", 300, minimum=0)
 CELERY_BEAT_SCHEDULE = {
     "leaderboard-refresh": {"task": "leaderboard.refresh", "schedule": ARENA_SNAPSHOT_INTERVAL_MINUTES * 60.0},
-    # Fails answers whose worker is gone (see arena/answers.py), so request handlers only read.
+    # Settles answers whose worker is gone (see arena/reaper.py), so request handlers only read.
     "arena-answers-expire": {"task": "arena.answers_expire", "schedule": float(ARENA_EXPIRE_EVERY_SECONDS),
                              "options": {"expires": float(ARENA_EXPIRE_EVERY_SECONDS)}},
 }

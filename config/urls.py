@@ -13,3 +13,7 @@ urlpatterns = [
     path("", include("leaderboard.page_urls")),
     path("", include("leaderboard.api_urls")),
 ]
+
+handler400 = "config.client_errors.bad_request"  # JSON (413 for a body too large) under the API
+handler404 = "config.client_errors.not_found"  # JSON under the API, Django's page elsewhere
+handler500 = "config.errors.server_error"  # 503 + Retry-After when a service is down (config/errors.py)

@@ -1,7 +1,8 @@
 """Read-only views: leaderboard CSV and JSON, battle exports (JSON lines) and the JSON API under /api/v1/.
 
-Errors are JSON ``{"error": message}``: 400 for a bad query parameter, 404 for an unknown
-snapshot or view, or a view with no snapshot yet (with a message saying why). Documented in
+Errors are JSON ``{"error": message}``: 400 for a bad query parameter (every number is bounded,
+so none can overflow a query), 404 for an unknown snapshot or view, or a view with no snapshot
+yet (with a message saying why), 405 for any method but GET and HEAD. Documented in
 docs/api.md; the schema is docs/openapi.json.
 """
 
@@ -16,9 +17,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.utils.cache import patch_cache_control
-from django.views.decorators.http import require_safe
 
-from arena.api import View, json_errors, query_flag, query_whole
+from arena.api import View, allow_methods, json_errors, query_flag, query_whole
 from arena.errors import InvalidInput
 from arena.models import ArenaModel
 from arena.selectors import model_public
@@ -34,7 +34,7 @@ LINES_PER_HOP = 500  # lines read per trip to the database thread when serving o
 
 def api_view(view: View) -> View:
     """GET/HEAD only; errors (:mod:`arena.errors`) become JSON with their status."""
-    return require_safe(json_errors(view))
+    return allow_methods("GET", "HEAD")(json_errors(view))
 
 
 def _cached(response: HttpResponse, seconds: int) -> HttpResponse:
@@ -127,7 +127,8 @@ def api_snapshots(request: HttpRequest) -> HttpResponse:
         queryset = queryset.filter(view=view)
     count = queryset.count()
     start = (page - 1) * per_page
-    results = [exports.snapshot_summary(s) for s in queryset[start:start + per_page]]
+    # A page past the end is empty without asking: its offset may be beyond what the database can take.
+    results = [exports.snapshot_summary(s) for s in queryset[start:start + per_page]] if start < count else []
     return JsonResponse({
         "count": count, "page": page, "per_page": per_page,
         "next": _page_link(request, page + 1, per_page) if start + per_page < count else None,

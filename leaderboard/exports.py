@@ -109,7 +109,9 @@ class ExportOptions:
 def snapshot_battle_lines(snapshot: Snapshot, *, conversations: bool = False) -> Iterator[str]:
     """The battles a snapshot used, one JSON object per line, in vote order."""
     options = ExportOptions(conversations=conversations, style=bool(snapshot.filters.get("style_control")))
-    yield from battle_lines(((row, "") for row in snapshot_rows(snapshot)), options)
+    frozen = snapshot.result.get("model_names")  # older snapshots did not keep them: today's names
+    names = {int(pk): name for pk, name in frozen.items()} if frozen else None
+    yield from battle_lines(((row, "") for row in snapshot_rows(snapshot)), options, names=names)
 
 
 def all_battle_lines(*, since: int = 0, conversations: bool = False) -> Iterator[str]:
@@ -118,8 +120,10 @@ def all_battle_lines(*, since: int = 0, conversations: bool = False) -> Iterator
     yield from battle_lines(rows, ExportOptions(conversations=conversations, audit=True))
 
 
-def battle_lines(rows: Iterable[tuple[VoteRow, str]], options: ExportOptions) -> Iterator[str]:
-    names = dict(ArenaModel.objects.values_list("pk", "name"))
+def battle_lines(rows: Iterable[tuple[VoteRow, str]], options: ExportOptions,
+                 names: dict[int, str] | None = None) -> Iterator[str]:
+    """The rows as FastChat JSON lines; ``names`` by model id, today's names when not given."""
+    names = names if names is not None else dict(ArenaModel.objects.values_list("pk", "name"))
     iterator = iter(rows)
     while chunk := list(islice(iterator, CHUNK)):
         ids = [row.battle_id for row, _ in chunk]

@@ -8,7 +8,8 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views.decorators.http import require_safe
+
+from arena.api import allow_methods
 
 
 def schema_path() -> Path:
@@ -22,6 +23,6 @@ def openapi_schema() -> dict[str, Any]:
     return schema
 
 
-@require_safe
+@allow_methods("GET", "HEAD")
 def openapi_view(request: HttpRequest) -> HttpResponse:
     return JsonResponse(openapi_schema(), json_dumps_params={"ensure_ascii": False})

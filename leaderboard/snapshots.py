@@ -183,5 +183,7 @@ def _snapshot_view(view: View, rows: list[VoteRow], names: dict[int, str], rules
         filters={**rules.to_filters(), "view": view.key, "description": view.description,
                  "style_control": view.style_control},
         method=METHOD, ci_method="bootstrap", rounds=rounds, seed=seed, code_version=code_version(),
-        counts_hash=counts_hash(battles), result=board.to_dict(),
+        counts_hash=counts_hash(battles),
+        # The names as they were, by model id: a model renamed later keeps its old name in this snapshot's export.
+        result={**board.to_dict(), "model_names": {str(pk): names[pk] for r in rows for pk in (r.model_a, r.model_b)}},
     )

@@ -8,6 +8,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from arena import services, streaming
@@ -17,6 +18,12 @@ from arena.tasks import battle_generate
 from .conftest import run_turn
 
 SESSION = "s" * 32
+
+
+# These tests listen from plain sync code, one event loop per call; a pub/sub layer's subscriptions belong to
+# one loop, so they listen on the in-process layer. tests/arena/test_distributed.py streams over Redis.
+IN_PROCESS_LAYER = override_settings(
+    CHANNEL_LAYERS={"default": {"BACKEND": "config.channel_layers.ThreadSafeInMemoryChannelLayer"}})
 
 
 def listen(battle: Battle) -> str:
@@ -48,6 +55,7 @@ def start(models: tuple[str, str], **kwargs: Any) -> Battle:
     )
 
 
+@IN_PROCESS_LAYER
 def test_both_answers_stream_as_numbered_coalesced_chunks_that_add_up_to_the_saved_text(
     make_model, django_capture_on_commit_callbacks
 ) -> None:
@@ -92,6 +100,7 @@ def test_answers_are_written_once_not_per_chunk(make_model) -> None:
     assert queries_for["Short"] == queries_for["Long"]
 
 
+@IN_PROCESS_LAYER
 def test_a_side_failing_mid_stream_keeps_the_text_shown_and_tells_the_voter(
     make_model, django_capture_on_commit_callbacks
 ) -> None:
@@ -175,3 +184,48 @@ async def test_the_relay_keeps_the_text_so_far_for_a_reconnecting_page() -> None
         count = await streaming.relay(chunks(), battle_uuid="f" * 32, turn_id=7, turn_index=1, side="a")
     assert count == 3
     assert seen == [(1, "Hel"), (2, "Hello"), (3, "Hello world")]
+
+
+def test_a_streamed_answer_is_saved_after_the_database_comes_back(make_model, monkeypatch) -> None:
+    from django.db import OperationalError
+
+    from arena import answers, generation
+
+    make_model(name="One")
+    make_model(name="Two")
+    turn = start(("One", "Two")).turns.get()
+    real_finish, attempts = answers.answer_finish, []
+
+    def finish_when_the_database_is_back(**kwargs: Any) -> None:
+        attempts.append(kwargs["side"])
+        if len(attempts) <= 2:
+            raise OperationalError("connection to server at 127.0.0.1 failed: Connection refused")
+        real_finish(**kwargs)
+
+    monkeypatch.setattr(answers, "answer_finish", finish_when_the_database_is_back)
+    monkeypatch.setattr(generation.time, "sleep", lambda seconds: None)
+    battle_generate(turn.id, "a")
+    saved = Answer.objects.get(turn=turn, side="a")
+    assert attempts == ["a", "a", "a"]  # two refused writes, then the saved one
+    assert saved.status == "done" and saved.text and saved.finish_reason == "stop"
+
+
+def test_a_stream_whose_worker_never_reaches_the_database_again_is_left_for_the_sweep(make_model,
+                                                                                     monkeypatch) -> None:
+    from django.db import OperationalError
+
+    from arena import answers, generation
+
+    make_model(name="One")
+    make_model(name="Two")
+    turn = start(("One", "Two")).turns.get()
+
+    def database_gone(**kwargs: Any) -> None:
+        raise OperationalError("connection to server at 127.0.0.1 failed: Connection refused")
+
+    monkeypatch.setattr(answers, "answer_finish", database_gone)
+    monkeypatch.setattr(generation, "FINAL_WRITE_SECONDS", 0.0)
+    with pytest.raises(OperationalError):
+        battle_generate(turn.id, "a")
+    kept = answers.result_kept(turn.id, "a")
+    assert kept is not None and kept.text and kept.finish_reason == "stop"  # nothing that streamed is lost

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
-from arena import answers, selectors, services
+from arena import answers, liveness, reaper, selectors, services
 from arena.errors import Conflict, InvalidInput, NotFound, Unavailable
 from arena.generation import conversation
 from arena.models import Answer, ArenaModel, Battle, Vote
@@ -190,9 +190,9 @@ def test_an_answer_no_worker_picks_up_fails_after_the_queue_timeout(two_models) 
     from django.utils import timezone
 
     battle = create()
-    assert answers.answers_expire() == 0  # still within the time a worker may take
+    assert reaper.answers_expire() == 0  # still within the time a worker may take
     battle.turns.update(created_at=timezone.now() - timedelta(seconds=121))
-    assert answers.answers_expire() == 2
+    assert reaper.answers_expire() == 2
     battle.refresh_from_db()
     assert battle.status == Battle.Status.FAILED
     answer = Answer.objects.get(turn__battle=battle, side="a")
@@ -215,11 +215,13 @@ def test_an_answer_whose_worker_died_mid_stream_fails_keeping_the_text_shown(mak
     battle_generate(turn.id, "a")
     answers.answer_start(turn_id=turn.id, side="b")
     cache.set(f"arena:stream:{turn.id}:b", {"seq": 2, "text": "Half an ans"})
-    Answer.objects.filter(turn=turn, side="b").update(started_at=timezone.now() - timedelta(seconds=89))
-    assert answers.answers_expire() == 0  # 30 s total + 60 s grace not yet over
-    Answer.objects.filter(turn=turn, side="b").update(started_at=timezone.now() - timedelta(seconds=91))
-    assert answers.answers_expire() == 1
+    Answer.objects.filter(turn=turn, side="b").update(started_at=timezone.now() - timedelta(seconds=60))
+    liveness.Heartbeat(turn.id, "b").beat()  # the worker is streaming and beating
+    assert reaper.answers_expire() == 0  # alive, and within 30 s total + 60 s grace
+    cache.delete(liveness.heartbeat_key(turn.id, "b"))  # then it is killed: its heartbeat expires
+    assert reaper.answers_expire() == 1
     dead = Answer.objects.get(turn=turn, side="b")
     assert dead.status == "failed" and dead.text == "Half an ans"
+    assert dead.error == "AdapterTimeout: the worker stopped streaming the answer"
     battle_generate(turn.id, "b")  # the task turning up late changes nothing
     assert Answer.objects.get(turn=turn, side="b").text == "Half an ans"

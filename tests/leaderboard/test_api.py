@@ -151,3 +151,51 @@ def test_the_openapi_schema_is_a_valid_openapi_document() -> None:
     except ImportError:  # not a dependency; installed system-wide on some machines
         return
     validate(schema)
+
+
+HUGE = str(10**30)
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    (f"/api/v1/snapshots?page={HUGE}", f"page must be at most 9223372036854775807, got {HUGE}"),
+    (f"/api/v1/snapshots?per_page={HUGE}", f"per_page must be between 1 and 100, got {HUGE}"),
+    (f"/api/v1/snapshots?per_page=-{HUGE}", f"per_page must be between 1 and 100, got -{HUGE}"),
+    (f"/exports/battles.jsonl?since={HUGE}", f"since must be at most 9223372036854775807, got {HUGE}"),
+    (f"/exports/battles.jsonl?since=-{HUGE}", f"since must be at least 0, got -{HUGE}"),
+    ("/exports/battles.jsonl?since=9223372036854775808", "since must be at most 9223372036854775807, got 9223372036854775808"),
+    ("/api/v1/snapshots?page=" + "9" * 5000, "page must be at most 9223372036854775807, got " + "9" * 40 + "…"),
+    ("/api/v1/snapshots?page=%EF%BC%91", "page must be a whole number, got '１'"),  # a full-width digit
+    ("/api/v1/snapshots?page=1_0", "page must be a whole number, got '1_0'"),
+    ("/api/v1/snapshots?page=%00", "page must be a whole number, got '\\x00'"),
+])
+def test_an_integer_out_of_the_databases_range_is_400_before_any_query(client, url, message) -> None:
+    assert error_of(client.get(url), 400) == message
+
+
+def test_a_page_past_the_end_is_empty_however_far_it_is(client) -> None:
+    play()
+    snapshots = snapshot_refresh(rounds=20)
+    page = client.get("/api/v1/snapshots?page=9223372036854775807&per_page=100").json()
+    assert page["count"] == len(snapshots) and page["results"] == [] and page["next"] is None
+    assert page["previous"] == "/api/v1/snapshots?page=9223372036854775806&per_page=100"
+    assert client.get("/exports/battles.jsonl?since=9223372036854775807").getvalue() == b""
+    assert client.get("/api/v1/snapshots?page=" + "0" * 5000 + "1").json()["page"] == 1  # leading zeros are fine
+
+
+@pytest.mark.parametrize("url", ["/api/v1/snapshots", "/api/v1/snapshots/1", "/api/v1/snapshots/latest",
+                                 "/api/v1/models", "/api/v1/openapi.json", "/exports/battles.jsonl",
+                                 "/leaderboard/latest/overall.csv", "/leaderboard/snapshots/1.json",
+                                 "/leaderboard/snapshots/1/battles.jsonl"])
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete", "options"])
+def test_every_other_method_is_a_json_405_naming_get_and_head(url, method) -> None:
+    from django.test import Client
+
+    response = getattr(Client(enforce_csrf_checks=True), method)(url)
+    assert error_of(response, 405) == f"{method.upper()} is not allowed here; use GET or HEAD."
+    assert response["Allow"] == "GET, HEAD"
+
+
+@pytest.mark.parametrize("url", ["/api/v1/nope", "/api/v1/snapshots/1/rows", "/api/v2/snapshots",
+                                 "/leaderboard/snapshots/x.json", "/exports/votes.jsonl"])
+def test_an_unknown_api_path_is_404_in_json(client, url) -> None:
+    assert error_of(client.get(url), 404) == "No such API endpoint."

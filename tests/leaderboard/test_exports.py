@@ -185,3 +185,14 @@ async def test_over_asgi_the_battle_export_is_streamed_not_read_into_a_list(asyn
     body = b"".join([chunk async for chunk in response.streaming_content])
     await sync_to_async(connections.close_all)()  # the database thread's connection, as the server would
     assert [json.loads(line)["winner"] for line in body.splitlines()] == ["model_a", "model_b", "tie"]
+
+
+@override_settings(ARENA_SNAPSHOT_ROUNDS=5)
+def test_a_snapshots_battles_keep_the_model_names_it_was_computed_with(client) -> None:
+    play(8)
+    snapshot = snapshot_refresh()[0]
+    model("Strong").__class__.objects.filter(name="Strong").update(name="Strong v2")  # renamed after the snapshot
+    old = lines_of(client.get(f"/leaderboard/snapshots/{snapshot.pk}/battles.jsonl"))
+    assert {r["model_a"] for r in old} | {r["model_b"] for r in old} == {"Strong", "Weak", "Middle"}
+    now = lines_of(client.get("/exports/battles.jsonl"))
+    assert "Strong v2" in {r["model_a"] for r in now} | {r["model_b"] for r in now}  # the live export: today's name
