@@ -38,15 +38,28 @@ def ip_hash(ip: str) -> str:
 def prompt_rate_limit(ip_hash: str) -> None:
     """Refuse a client that sent more than ARENA_PROMPTS_PER_IP_PER_HOUR prompts (each one costs model calls)."""
     limit = settings.ARENA_PROMPTS_PER_IP_PER_HOUR
+    if _hourly_count("prompts", ip_hash) > limit:
+        raise TooManyRequests(f"You have sent {limit} prompts this hour, the most allowed; please come back later.")
+
+
+def vote_rate_limit(ip_hash: str) -> None:
+    """Refuse a client that cast more than ARENA_VOTES_PER_IP_PER_HOUR votes, when it votes, not only later
+    when the snapshot's daily cap leaves votes out."""
+    limit = settings.ARENA_VOTES_PER_IP_PER_HOUR
+    if _hourly_count("votes", ip_hash) > limit:
+        raise TooManyRequests(f"You have voted {limit} times this hour, the most allowed; please come back later.")
+
+
+def _hourly_count(kind: str, ip_hash: str) -> int:
+    """Count one more ``kind`` for this client in the current hour and return the count so far."""
     hour = int(timezone.now().timestamp() // 3600)
-    key = f"arena:prompts:{ip_hash}:{hour}"
+    key = f"arena:{kind}:{ip_hash}:{hour}"
     cache.add(key, 0, 3700)
     try:
-        count = cache.incr(key)
+        return int(cache.incr(key))
     except ValueError:  # the key expired between add and incr
-        cache.set(key, count := 1, 3700)
-    if count > limit:
-        raise TooManyRequests(f"You have sent {limit} prompts this hour, the most allowed; please come back later.")
+        cache.set(key, 1, 3700)
+        return 1
 
 
 def prompt_clean(prompt: Any) -> str:
@@ -157,6 +170,7 @@ def battle_vote(*, battle_uuid: Any, session_key: str, ip_hash: str, outcome: An
             if existing is not None:
                 return _vote_repeat(existing, outcome), False
             _vote_allowed(battle)
+            vote_rate_limit(ip_hash)  # a repeat of a cast vote (above) never counts against it
             excluded = vote_exclusion(battle.mode)
             counts = not excluded
             now = timezone.now()

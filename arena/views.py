@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -44,13 +45,27 @@ def _session_for_write(request: HttpRequest) -> Iterator[str]:
 
 
 def client_ip(request: HttpRequest) -> str:
-    """The client's address: REMOTE_ADDR, or, behind ARENA_PROXY_HOPS trusted proxies, the address the
-    outermost of them saw (X-Forwarded-For entries further left are the client's own claims)."""
+    """The client's address, as the outermost of our proxies saw it.
+
+    REMOTE_ADDR is the TCP peer. Only when that peer is one of our proxies (ARENA_TRUSTED_PROXIES;
+    by default loopback and private addresses, where load balancers live) and ARENA_PROXY_HOPS proxies
+    stand in front, is the address the outermost one appended to X-Forwarded-For taken instead; entries
+    further left are the client's own claims, and a client connecting directly cannot claim anything.
+    """
+    remote = request.META.get("REMOTE_ADDR", "")
     hops = settings.ARENA_PROXY_HOPS
+    if not hops or not proxy_trusted(remote):
+        return remote
     forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
-    if hops and len(forwarded) >= hops:
-        return forwarded[-hops]
-    return request.META.get("REMOTE_ADDR", "")
+    return forwarded[-hops] if len(forwarded) >= hops else remote
+
+
+def proxy_trusted(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in settings.ARENA_TRUSTED_PROXIES)
 
 
 def _client_ip_hash(request: HttpRequest) -> str:

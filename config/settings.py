@@ -12,7 +12,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import env_bool, env_int, env_list, env_networks, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("ARENA_DATA_DIR", str(BASE_DIR / "var")))
@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "axes",  # django-axes: brute-force protection of the admin login
     "arena",
     "leaderboard",
 ]
@@ -60,6 +61,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -129,7 +131,7 @@ if REDIS_URL:
         "BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
         "OPTIONS": {"socket_timeout": REDIS_SOCKET_TIMEOUT, "socket_connect_timeout": REDIS_CONNECT_TIMEOUT},
     }}
-    CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL  # a broker of its own, if wanted
     ARENA_EMBEDDED_WORKER = False
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "config.channel_layers.ThreadSafeInMemoryChannelLayer"}}
@@ -145,6 +147,15 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# django-axes: after AXES_FAILURE_LIMIT wrong passwords for one username from one client address, that
+# pair is locked out (HTTP 429) for AXES_COOLOFF_HOURS; the address is the arena's own (trusted proxies only).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_HOURS", 1, minimum=1)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "arena.views.client_ip"
+AXES_RESET_ON_SUCCESS = True
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -188,8 +199,12 @@ ARENA_MAX_TOKENS = env_int("ARENA_MAX_TOKENS", 1024, minimum=1)
 ARENA_COALESCE_MS = env_int("ARENA_COALESCE_MS", 30, minimum=0)
 ARENA_COALESCE_CHUNKS = env_int("ARENA_COALESCE_CHUNKS", 8, minimum=1)
 ARENA_PROXY_HOPS = env_int("ARENA_PROXY_HOPS", 0, minimum=0)
+# The peers whose X-Forwarded-For is believed (CIDR list); the default covers proxies on loopback and private nets.
+ARENA_TRUSTED_PROXIES = env_networks("ARENA_TRUSTED_PROXIES", [
+    "127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"])
 ARENA_IP_SALT = env_str("ARENA_IP_SALT") or SECRET_KEY
 ARENA_PROMPTS_PER_IP_PER_HOUR = env_int("ARENA_PROMPTS_PER_IP_PER_HOUR", 120, minimum=1)
+ARENA_VOTES_PER_IP_PER_HOUR = env_int("ARENA_VOTES_PER_IP_PER_HOUR", 60, minimum=1)
 ARENA_PRELOAD_LOCAL_MODELS = env_bool("ARENA_PRELOAD_LOCAL_MODELS", False)
 ARENA_QUEUE_TIMEOUT = env_int("ARENA_QUEUE_TIMEOUT", 120, minimum=1)
 ARENA_EXPIRE_EVERY_SECONDS = env_int("ARENA_EXPIRE_EVERY_SECONDS", 5, minimum=1)

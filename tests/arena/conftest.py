@@ -86,7 +86,7 @@ def admin_client_(db: Any) -> Client:
 
     User.objects.create_superuser("root", "", "pw-for-tests-only")
     client = Client()
-    client.login(username="root", password="pw-for-tests-only")
+    client.force_login(User.objects.get(username="root"))  # login() has no request, which django-axes needs
     return client
 
 

@@ -76,3 +76,20 @@ async def test_it_refuses_an_unknown_battle() -> None:
     ws = communicator("00000000-0000-0000-0000-000000000000", session_key)
     connected, _ = await ws.connect()
     assert not connected
+
+
+async def test_a_database_outage_closes_the_socket_with_try_again_later(monkeypatch) -> None:
+    from django.db import OperationalError
+
+    from arena import consumers
+
+    battle_id, session_key = await battle_for_new_session()
+
+    def down(*args: Any) -> bool:
+        raise OperationalError("connection to server at 127.0.0.1, port 5432 failed")
+
+    monkeypatch.setattr(consumers, "session_owns_battle", down)
+    ws = communicator(battle_id, session_key)
+    connected, _ = await ws.connect()
+    assert connected  # the handshake completes, so the page is told why
+    assert await ws.receive_output(timeout=2) == {"type": "websocket.close", "code": consumers.TRY_AGAIN_LATER}

@@ -135,6 +135,22 @@ def test_a_client_sending_too_many_prompts_gets_429_with_a_message(session_clien
     assert post_json(other, "/api/battles", {"prompt": "Hi"}).status_code == 201  # the limit is per client address
 
 
+@override_settings(ARENA_VOTES_PER_IP_PER_HOUR=2)
+def test_a_client_voting_too_often_gets_429_when_it_votes(session_client, two_models,
+                                                          django_capture_on_commit_callbacks) -> None:
+    ids = []
+    for i in range(3):
+        with django_capture_on_commit_callbacks(execute=True):  # the in-process worker answers both sides
+            ids.append(post_json(session_client, "/api/battles", {"prompt": f"Hi {i}"}).json()["id"])
+    for battle_id in ids:
+        run_turn(Battle.objects.get(uuid=battle_id).turns.get())
+    assert [post_json(session_client, f"/api/battles/{b}/vote", {"outcome": "a"}).status_code for b in ids[:2]] == [201, 201]
+    response = post_json(session_client, f"/api/battles/{ids[2]}/vote", {"outcome": "a"})
+    assert response.status_code == 429 and "voted 2 times this hour" in response.json()["error"]
+    assert Vote.objects.count() == 2 and Battle.objects.get(uuid=ids[2]).status == "ready"  # nothing written
+    assert post_json(session_client, f"/api/battles/{ids[0]}/vote", {"outcome": "a"}).status_code == 200  # a repeat
+
+
 @pytest.mark.parametrize(
     ("hops", "forwarded", "expected"),
     [
@@ -153,6 +169,39 @@ def test_behind_trusted_proxies_the_client_address_comes_from_x_forwarded_for(ho
     request = RequestFactory().get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=forwarded)
     with override_settings(ARENA_PROXY_HOPS=hops):
         assert client_ip(request) == expected
+
+
+@pytest.mark.parametrize(
+    ("remote", "trusted", "expected"),
+    [
+        ("198.51.100.7", None, "198.51.100.7"),              # a public peer is a client, never a proxy
+        ("10.0.0.1", None, "203.0.113.5"),                   # a private peer is our load balancer by default
+        ("10.0.0.1", ["192.0.2.10"], "10.0.0.1"),            # unless the proxies are named and it is not one
+        ("192.0.2.10", ["192.0.2.10"], "203.0.113.5"),
+    ],
+)
+def test_only_a_trusted_proxys_x_forwarded_for_is_believed(remote, trusted, expected) -> None:
+    import ipaddress
+
+    from django.test import RequestFactory
+
+    from arena.views import client_ip
+
+    request = RequestFactory().get("/", REMOTE_ADDR=remote, HTTP_X_FORWARDED_FOR="198.51.100.66, 203.0.113.5")
+    overrides = {"ARENA_PROXY_HOPS": 1}
+    if trusted is not None:
+        overrides["ARENA_TRUSTED_PROXIES"] = [ipaddress.ip_network(t) for t in trusted]
+    with override_settings(**overrides):
+        assert client_ip(request) == expected
+
+
+def test_rotating_x_forwarded_for_from_outside_gets_no_fresh_rate_limit_bucket(two_models) -> None:
+    with override_settings(ARENA_PROMPTS_PER_IP_PER_HOUR=2, ARENA_PROXY_HOPS=1):
+        client = Client(enforce_csrf_checks=True, REMOTE_ADDR="198.51.100.7")
+        client.csrf = client.get("/").cookies["csrftoken"].value
+        statuses = [post_json(client, "/api/battles", {"prompt": "Hi"}, HTTP_X_FORWARDED_FOR=f"203.0.113.{i}").status_code
+                    for i in range(3)]
+    assert statuses == [201, 201, 429]
 
 
 def test_the_arena_and_the_api_model_lists_each_have_their_own_url_name() -> None:

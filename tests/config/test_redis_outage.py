@@ -65,13 +65,11 @@ def redis(tmp_path: Path) -> Iterator[OwnRedis]:
         own.stop()
 
 
-@pytest.fixture
-def server(redis: OwnRedis, tmp_path: Path) -> Iterator[str]:
-    """The arena's ASGI app under uvicorn, on the test database and our own Redis."""
+def serve(tmp_path: Path, **env_vars: str) -> Iterator[str]:
+    """The arena's ASGI app under uvicorn, on the test database, with the given Redis settings."""
     db, port = connection.settings_dict, free_port()
     env = {**os.environ, "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-           "REDIS_URL": f"redis://127.0.0.1:{redis.port}/0", "ARENA_DATA_DIR": str(settings.DATA_DIR),
-           "DB_POOL_MAX_SIZE": "4"}
+           "ARENA_DATA_DIR": str(settings.DATA_DIR), "DB_POOL_MAX_SIZE": "4", **env_vars}
     process = subprocess.Popen([sys.executable, "-m", "uvicorn", "config.asgi:application", "--port", str(port),
                                 "--log-level", "warning"], cwd=REPO_ROOT, env=env, stderr=(tmp_path / "log").open("w"))
     url = f"http://127.0.0.1:{port}"
@@ -79,6 +77,18 @@ def server(redis: OwnRedis, tmp_path: Path) -> Iterator[str]:
     yield url
     process.terminate()
     process.wait(20)  # the server's own log keeps the details (tests/config/test_errors.py); clients never see them
+
+
+@pytest.fixture
+def server(redis: OwnRedis, tmp_path: Path) -> Iterator[str]:
+    """Everything on our own Redis: cache, channel layer and broker."""
+    yield from serve(tmp_path, REDIS_URL=f"redis://127.0.0.1:{redis.port}/0")
+
+
+@pytest.fixture
+def server_own_broker(redis: OwnRedis, tmp_path: Path) -> Iterator[str]:
+    """The cache and the channel layer on the shared Redis; only the broker on ours."""
+    yield from serve(tmp_path, REDIS_URL=settings.REDIS_URL, CELERY_BROKER_URL=f"redis://127.0.0.1:{redis.port}/0")
 
 
 def page(url: str) -> httpx.Client:
@@ -111,10 +121,11 @@ def test_with_redis_down_writes_answer_503_with_retry_after_and_recover_when_it_
     assert Battle.objects.count() == 2
 
 
-def test_a_vote_committed_while_the_broker_is_down_is_reported_as_recorded(redis: OwnRedis, server: str) -> None:
+def test_a_vote_committed_while_the_broker_is_down_is_reported_as_recorded(redis: OwnRedis,
+                                                                          server_own_broker: str) -> None:
     a = ArenaModel.objects.create(name="Alpha", adapter_kind="demo", provider_model="pelican", options={"delay": 0})
     b = ArenaModel.objects.create(name="Beta", adapter_kind="demo", provider_model="heron", options={"delay": 0})
-    client = page(server)
+    client = page(server_own_broker)
     session_key = client.cookies[settings.SESSION_COOKIE_NAME]
     battle = Battle.objects.create(model_a=a, model_b=b, session_key=session_key, ip_hash="h",
                                    status=Battle.Status.READY)
