@@ -10,6 +10,7 @@ Nothing here touches the database: answers are persisted once, by the task.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterable, Awaitable, Callable
 from typing import Any
 
@@ -18,7 +19,10 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
 
+from .errors import INFRASTRUCTURE_ERRORS
+
 Publish = Callable[[int, str], Awaitable[None]]
+logger = logging.getLogger(__name__)
 
 
 def battle_group(battle_uuid: Any) -> str:
@@ -97,11 +101,20 @@ async def relay(
 ) -> int:
     """Send ``chunks`` to the battle's group as coalesced, numbered messages; return the message count."""
     relayed: list[str] = []
+    failures: list[int] = []
 
     async def publish(seq: int, text: str) -> None:
         relayed.append(text)
-        cache.set(buffer_key(turn_id, side), {"seq": seq, "text": "".join(relayed)}, settings.ARENA_STREAM_BUFFER_SECONDS)
-        await group_event(battle_uuid, {"type": "chunk", "turn": turn_index, "side": side, "seq": seq, "text": text})
+        try:
+            cache.set(buffer_key(turn_id, side), {"seq": seq, "text": "".join(relayed)},
+                      settings.ARENA_STREAM_BUFFER_SECONDS)
+            await group_event(battle_uuid, {"type": "chunk", "turn": turn_index, "side": side, "seq": seq, "text": text})
+        except INFRASTRUCTURE_ERRORS as exc:
+            # Redis blinked: the model keeps streaming and the answer is saved whole; the page sees a gap in
+            # the numbers and re-reads the battle, or gets the full text with side_done.
+            if not failures:
+                logger.warning("relaying %s/%s to the page failed: %s: %s", turn_id, side, type(exc).__name__, exc)
+            failures.append(seq)
 
     coalescer = Coalescer(publish, interval=settings.ARENA_COALESCE_MS / 1000, max_chunks=settings.ARENA_COALESCE_CHUNKS)
     try:

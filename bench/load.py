@@ -118,13 +118,13 @@ class Stack:
     processes: list[Process]
 
 
-APP_SETTINGS = ("ARENA_", "SECURE_", "CSRF_", "DEBUG", "ALLOWED_HOSTS", "DB_CONN_MAX_AGE", "STATIC_ROOT", "LOG_LEVEL",
-                "SILENCED_SYSTEM_CHECKS", "DJANGO_SETTINGS_MODULE")
+APP_SETTINGS = ("ARENA_", "SECURE_", "CSRF_", "DEBUG", "ALLOWED_HOSTS", "DB_", "REDIS_", "CELERY_", "AXES_",
+                "STATIC_ROOT", "LOG_LEVEL", "SILENCED_SYSTEM_CHECKS", "DJANGO_SETTINGS_MODULE")
 
 
 def child_env(config: StackConfig, data_dir: Path) -> dict[str, str]:
     """The servers' environment: the application's defaults (none of this shell's settings), the stack's addresses,
-    and the prompt rate limit lifted (every client has the same address)."""
+    and the per-address prompt and vote limits lifted (every client has the same address)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(APP_SETTINGS)}
     env.update(
         DATABASE_URL=config.database_url,
@@ -132,6 +132,7 @@ def child_env(config: StackConfig, data_dir: Path) -> dict[str, str]:
         ARENA_DATA_DIR=str(data_dir),
         SECRET_KEY="bench-load-" + "k" * 50,
         ARENA_PROMPTS_PER_IP_PER_HOUR="1000000",
+        ARENA_VOTES_PER_IP_PER_HOUR="1000000",
         DJANGO_SETTINGS_MODULE="config.settings",
         PYTHONUNBUFFERED="1",
         PYTHONPATH=str(config.app),

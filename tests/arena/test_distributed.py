@@ -54,9 +54,10 @@ def worker() -> Iterator[subprocess.Popen[bytes]]:
 
 
 @database_sync_to_async
-def setup_battle_owner() -> str:
+def setup_battle_owner(delay: float = 0.05) -> str:
+    """Two demo models that stream a chunk every ``delay`` seconds, and a browser session; returns its key."""
     for name, persona in (("Alpha", "ibis"), ("Beta", "heron")):
-        ArenaModel.objects.create(name=name, adapter_kind="demo", provider_model=persona, options={"delay": 0.05})
+        ArenaModel.objects.create(name=name, adapter_kind="demo", provider_model=persona, options={"delay": delay})
     session = SessionStore()
     session.create()
     return session.session_key

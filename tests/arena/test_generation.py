@@ -229,3 +229,23 @@ def test_a_stream_whose_worker_never_reaches_the_database_again_is_left_for_the_
         battle_generate(turn.id, "a")
     kept = answers.result_kept(turn.id, "a")
     assert kept is not None and kept.text and kept.finish_reason == "stop"  # nothing that streamed is lost
+
+
+def test_a_redis_blink_while_relaying_does_not_fail_the_answer(make_model, monkeypatch) -> None:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    make_model(name="One")
+    make_model(name="Two")
+    turn = start(("One", "Two")).turns.get()
+    sent = []
+
+    async def blinking(battle_uuid: Any, payload: dict[str, Any]) -> None:
+        sent.append(payload["seq"])
+        if len(sent) == 2:
+            raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(streaming, "group_event", blinking)
+    battle_generate(turn.id, "a")
+    saved = Answer.objects.get(turn=turn, side="a")
+    assert len(sent) > 2  # it kept relaying after the failed message
+    assert saved.status == "done" and saved.text

@@ -10,25 +10,15 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
-from django.contrib.sessions.backends.db import SessionStore
 from django.db import connection
 
 from arena import reaper
-from arena.models import Answer, ArenaModel
+from arena.models import Answer
 
-from .test_distributed import http, socket, worker  # noqa: F401 - the real worker process fixture
+from .test_distributed import http, setup_battle_owner, socket, worker  # noqa: F401 - the real worker fixture
 
 pytestmark = [pytest.mark.distributed, pytest.mark.django_db(transaction=True)]
 REPORTED_WITHIN = 30.0  # seconds from the kill to the page being told
-
-
-@database_sync_to_async
-def slow_models_and_a_session() -> str:
-    for name, persona in (("Slow Ibis", "ibis"), ("Slow Heron", "heron")):
-        ArenaModel.objects.create(name=name, adapter_kind="demo", provider_model=persona, options={"delay": 0.4})
-    session = SessionStore()
-    session.create()
-    return str(session.session_key)
 
 
 @database_sync_to_async
@@ -37,7 +27,7 @@ def statuses(battle_id: str) -> set[str]:
 
 
 async def test_every_answer_of_a_killed_worker_is_reported_failed_within_30_seconds(worker) -> None:  # noqa: F811
-    session_key = await slow_models_and_a_session()
+    session_key = await setup_battle_owner(delay=0.4)  # long enough answers to kill the worker mid-way
     battle = await sync_to_async(http)(session_key, "POST", "/api/battles", {"prompt": "Tell me a long story"})
     ws = socket(battle["id"], session_key)
     assert (await ws.connect())[0]
