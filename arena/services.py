@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from ratings.outcomes import FROM_ARENA
 
-from .dispatch import SIDES, turn_dispatch
+from .dispatch import SIDES, side_dispatch, turn_dispatch
 from .errors import Conflict, InvalidInput, TooManyRequests, Unavailable
 from .models import Answer, ArenaModel, Battle, Turn, Vote
 from .prompts import prompt_has_code, prompt_language
@@ -154,6 +154,31 @@ def turn_create(*, battle_uuid: Any, session_key: str, prompt: Any) -> Turn:
         battle.turn_count = count + 1
         battle.save(update_fields=["status", "turn_count"])
         return _turn_add(battle, count + 1, prompt)
+
+
+def answer_retry(*, battle_uuid: Any, session_key: str, side: Any) -> Battle:
+    """Ask the model again for a side of the latest turn that failed; the other side's answer stays as it is."""
+    if side not in SIDES:
+        raise InvalidInput(f"The side must be one of {', '.join(SIDES)}.")
+    with transaction.atomic():
+        battle = battle_of_session(battle_uuid, session_key, lock=True)
+        if battle.status == Battle.Status.VOTED:
+            raise Conflict("This battle has been voted on; start a new round.")
+        turn = battle.turns.order_by("-index").first()
+        answer = turn.answers.get(side=side) if turn is not None else None
+        if turn is None or answer is None or answer.status != Answer.Status.FAILED:
+            raise Conflict(f"Model {side.upper()} did not fail, so there is nothing to retry.")
+        prompt_rate_limit(battle.ip_hash)  # another model call, like a prompt
+        Answer.objects.filter(pk=answer.pk).update(
+            status=Answer.Status.PENDING, text="", input_tokens=None, output_tokens=None, tokens_counted=False,
+            time_to_first_token=None, latency=None, finish_reason="", error="", error_message="", started_at=None,
+            finished_at=None, style=[],
+        )
+        still_failed = turn.answers.filter(status=Answer.Status.FAILED).exists()
+        battle.status = Battle.Status.FAILED if still_failed else Battle.Status.GENERATING
+        battle.save(update_fields=["status"])
+        transaction.on_commit(lambda: side_dispatch(turn, side), robust=True)  # the sweep re-queues it otherwise
+    return battle
 
 
 def battle_vote(*, battle_uuid: Any, session_key: str, ip_hash: str, outcome: Any) -> tuple[Vote, bool]:

@@ -8,5 +8,6 @@ urlpatterns = [
     path("api/battles", views.battle_create, name="api-battle-create"),
     path("api/battles/<uuid:battle_uuid>", views.battle_detail, name="api-battle"),
     path("api/battles/<uuid:battle_uuid>/turns", views.turn_create, name="api-turn-create"),
+    path("api/battles/<uuid:battle_uuid>/retry", views.answer_retry, name="api-answer-retry"),
     path("api/battles/<uuid:battle_uuid>/vote", views.battle_vote, name="api-battle-vote"),
 ]

@@ -117,6 +117,15 @@ def turn_create(request: HttpRequest, battle_uuid: Any) -> HttpResponse:
 
 @allow_methods("POST")
 @json_errors
+def answer_retry(request: HttpRequest, battle_uuid: Any) -> HttpResponse:
+    """Ask again for the latest turn's failed side ``{"side": "a"}``; answers with the battle as it is now."""
+    data = json_body(request)
+    battle = services.answer_retry(battle_uuid=battle_uuid, session_key=_session_key(request), side=data.get("side"))
+    return JsonResponse(selectors.battle_state(battle))
+
+
+@allow_methods("POST")
+@json_errors
 def battle_vote(request: HttpRequest, battle_uuid: Any) -> HttpResponse:
     data = json_body(request)
     vote, created = services.battle_vote(

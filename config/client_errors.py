@@ -25,7 +25,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.views.defaults import ERROR_PAGE_TEMPLATE
 
-from .errors import wants_json
+from .errors import path_wants_json, wants_json
 
 NO_ENDPOINT = "No such API endpoint."
 MALFORMED = "The request is malformed."
@@ -33,7 +33,12 @@ MALFORMED = "The request is malformed."
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     """400, or 413 for a body over the size limit; JSON for the API, Django's page otherwise."""
-    if not wants_json(request):
+    return bad_request_for(request.path, exception)
+
+
+def bad_request_for(path: str, exception: Exception) -> HttpResponse:
+    """:func:`bad_request` for a request Django could not even build (only its path is known)."""
+    if not path_wants_json(path):
         return _page(400, "Bad Request (400)", "")
     status = 413 if isinstance(exception, RequestDataTooBig) else 400
     return JsonResponse({"error": refusal(exception)}, status=status)

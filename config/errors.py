@@ -26,7 +26,11 @@ PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{tit
 
 
 def wants_json(request: HttpRequest) -> bool:
-    return request.path.startswith(JSON_PREFIXES) or request.path.endswith(JSON_SUFFIXES)
+    return path_wants_json(request.path)
+
+
+def path_wants_json(path: str) -> bool:
+    return path.startswith(JSON_PREFIXES) or path.endswith(JSON_SUFFIXES)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

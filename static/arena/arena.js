@@ -191,8 +191,11 @@ function render() {
 function renderControls() {
   const status = battle ? battle.status : "idle";
   root.dataset.state = status;
+  const failed = failedSides();
   SIDES.forEach((side) => {
     $(`status-${side}`).textContent = sideStatus(side);
+    $(`retry-${side}`).hidden = !failed.includes(side);
+    $(`retry-${side}`).disabled = busy;
     const model = battle && battle.models ? battle.models[side] : null;
     $(`name-${side}`).textContent = model ? `· ${model.name}` : "";
   });
@@ -217,7 +220,7 @@ function renderControls() {
   else if (status === "failed") help.textContent = "";
   if (status === "failed") {
     const names = failedSides().map((s) => `Model ${s.toUpperCase()}`).join(" and ");
-    showNotice(`${names} failed to answer; this battle will not count. Start a new round to try again.`);
+    showNotice(`${names} failed to answer. Retry it, or start a new round.`);
   } else if (voted) {
     const [a, b] = SIDES.map((s) => battle.models[s].name);
     const counted = battle.mode === "anonymous" ? "" : " Side-by-side votes do not count toward the leaderboard.";
@@ -256,6 +259,24 @@ async function send(event) {
     busy = false;
     showNotice(error.message);
     renderControls();
+  }
+}
+
+// One side failed: ask that model again; the other side's answer stays.
+async function retry(side) {
+  if (!battle) return;
+  busy = true;
+  renderControls();
+  showNotice("");
+  try {
+    battle = await api("POST", `/api/battles/${battle.id}/retry`, { side });
+    if (!socket) connect();
+  } catch (error) {
+    showNotice(error.message);
+    if (error.status === 409) await resync();
+  } finally {
+    busy = false;
+    render();
   }
 }
 
@@ -322,6 +343,7 @@ promptBox.addEventListener("keydown", (event) => {
   }
 });
 voteButtons.forEach((b) => b.addEventListener("click", () => vote(b.dataset.outcome)));
+document.querySelectorAll("button.retry").forEach((b) => b.addEventListener("click", () => retry(b.dataset.side)));
 newRoundButton.addEventListener("click", newRound);
 document.querySelectorAll('input[name="mode"]').forEach((input) =>
   input.addEventListener("change", () => { $("pickers").hidden = mode() !== "side_by_side"; }));

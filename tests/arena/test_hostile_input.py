@@ -144,6 +144,33 @@ async def test_over_asgi_a_request_in_a_codec_with_a_query_string_is_a_json_400(
     assert error_of(response, 400) == f"The request is declared in charset {charset!r}; send it in UTF-8."
 
 
+async def asgi_get(path: str, query: bytes, content_type: bytes) -> tuple[int, bytes]:
+    """One GET through the server's own ASGI application, as uvicorn would deliver it."""
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+             "path": path, "raw_path": path.encode(), "query_string": query, "root_path": "",
+             "headers": [(b"host", b"localhost"), (b"content-type", content_type)],
+             "client": ("127.0.0.1", 5000), "server": ("localhost", 80)}
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await application(scope, receive, send)
+    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/v1/snapshots", "/leaderboard"])
+async def test_over_asgi_too_many_query_fields_with_a_declared_charset_is_a_400_not_a_crash(path) -> None:
+    status, body = await asgi_get(path, b"&" * 1500 + b"a=1", b"text/plain; charset=utf-8")
+    assert status == 400 and b"Traceback" not in body
+    if path.startswith("/api/"):
+        assert json.loads(body) == {"error": "The request has more fields or files than allowed."}
+
+
 @pytest.mark.parametrize("charset", ["utf-8", "UTF8", "utf_8", "us-ascii"])
 def test_a_body_declared_in_utf8_under_any_spelling_is_accepted(session_client, two_models, charset) -> None:
     response = post_raw(session_client, "/api/battles", b'{"prompt": "Hi"}', f"application/json; charset={charset}")

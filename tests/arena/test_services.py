@@ -225,3 +225,37 @@ def test_an_answer_whose_worker_died_mid_stream_fails_keeping_the_text_shown(mak
     assert dead.error == "AdapterTimeout: the worker stopped streaming the answer"
     battle_generate(turn.id, "b")  # the task turning up late changes nothing
     assert Answer.objects.get(turn=turn, side="b").text == "Half an ans"
+
+
+def test_a_failed_side_is_asked_again_and_the_other_sides_answer_stays(make_model,
+                                                                       django_capture_on_commit_callbacks) -> None:
+    make_model(name="Good")
+    broken = make_model(name="Broken", options={"delay": 0, "failure": "before_first"})
+    battle = create(mode="side_by_side", model_a="Good", model_b="Broken")
+    run_turn(battle.turns.get())
+    battle.refresh_from_db()
+    kept = Answer.objects.get(turn__battle=battle, side="a")
+    assert battle.status == Battle.Status.FAILED and kept.status == "done"
+    with pytest.raises(Conflict, match="Model A did not fail"):
+        services.answer_retry(battle_uuid=battle.uuid, session_key=SESSION, side="a")
+    broken.options = {"delay": 0}  # the provider is back
+    broken.save()
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        retried = services.answer_retry(battle_uuid=battle.uuid, session_key=SESSION, side="b")
+    assert retried.status == Battle.Status.GENERATING and len(queued) == 1
+    assert Answer.objects.get(turn__battle=battle, side="b").status == "pending"
+    run_turn(battle.turns.get())  # a's task finds its answer closed and leaves it alone
+    battle.refresh_from_db()
+    assert battle.status == Battle.Status.READY
+    assert Answer.objects.get(turn__battle=battle, side="a").text == kept.text
+    vote, _ = services.battle_vote(battle_uuid=battle.uuid, session_key=SESSION, ip_hash="h", outcome="b")
+    assert vote.outcome == "b"
+
+
+def test_only_the_owner_may_retry_and_only_a_side_that_failed(ready_battle) -> None:
+    with pytest.raises(NotFound):
+        services.answer_retry(battle_uuid=ready_battle.uuid, session_key="t" * 32, side="a")
+    with pytest.raises(InvalidInput, match="one of a, b"):
+        services.answer_retry(battle_uuid=ready_battle.uuid, session_key="s" * 32, side="c")
+    with pytest.raises(Conflict, match="did not fail"):
+        services.answer_retry(battle_uuid=ready_battle.uuid, session_key="s" * 32, side="b")

@@ -114,9 +114,10 @@ def test_a_failing_model_is_reported_and_the_battle_cannot_be_voted(page: Page, 
     page.get_by_role("combobox", name="Model B").select_option("Demo Broken (offline)")
     page.get_by_label("Prompt").fill("Hello")
     page.get_by_role("button", name="Send").click()
-    expect(page.locator("#notice")).to_have_text(
-        "Model B failed to answer; this battle will not count. Start a new round to try again.", timeout=20_000
-    )
+    expect(page.locator("#notice")).to_have_text("Model B failed to answer. Retry it, or start a new round.",
+                                                 timeout=20_000)
+    expect(page.get_by_role("button", name="Retry Model B")).to_be_visible()
+    expect(page.get_by_role("button", name="Retry Model A")).to_be_hidden()
     expect(page.locator("#name-b")).to_contain_text("Demo Broken")  # side by side: names shown from the start
     for name in ("A is better", "B is better", "Tie", "Both are bad"):
         expect(page.get_by_role("button", name=name)).to_be_disabled()
@@ -155,3 +156,31 @@ def test_a_reload_mid_battle_picks_the_battle_back_up(page: Page) -> None:
     expect(page.locator("#name-a")).to_contain_text("Demo")
     page.reload()
     expect(page.locator("#conversation-a .msg")).to_have_count(0)  # a voted battle is not brought back
+
+
+def test_a_failed_side_can_be_retried_and_the_battle_then_voted(page: Page, arena: Arena) -> None:
+    arena.manage("shell", "-c", (
+        "from arena.models import ArenaModel; ArenaModel.objects.update_or_create(name='Demo Flaky (offline)', "
+        "defaults=dict(adapter_kind='demo', provider_model='heron', options={'delay': 0.01, 'failure': 'before_first'}, "
+        "sampling_weight=0))"
+    ))
+    page.goto("/")
+    page.get_by_label("Side by side").check()
+    page.get_by_role("combobox", name="Model A").select_option("Demo Pelican (offline)")
+    page.get_by_role("combobox", name="Model B").select_option("Demo Flaky (offline)")
+    page.get_by_label("Prompt").fill("Hello")
+    page.get_by_role("button", name="Send").click()
+    retry = page.get_by_role("button", name="Retry Model B")
+    expect(retry).to_be_visible(timeout=20_000)
+    expect(page.locator("#status-a")).to_have_text("Done", timeout=20_000)
+    answer_a = page.locator("#conversation-a .msg.model").inner_text()
+    arena.manage("shell", "-c", (  # the provider recovers
+        "from arena.models import ArenaModel; ArenaModel.objects.filter(name='Demo Flaky (offline)')"
+        ".update(options={'delay': 0.01})"
+    ))
+    retry.click()
+    expect(page.locator("#status-b")).to_have_text("Done", timeout=20_000)
+    expect(retry).to_be_hidden()
+    assert page.locator("#conversation-a .msg.model").inner_text() == answer_a  # A's answer was kept
+    page.get_by_role("button", name="Tie").click()
+    expect(page.locator("#notice")).to_contain_text("Model B was Demo Flaky (offline)")
