@@ -178,6 +178,7 @@ class Answer(models.Model):
     finish_reason = models.CharField(max_length=30, blank=True)
     error = models.CharField(max_length=300, blank=True, help_text="The error class and a message (never a key).")
     error_message = models.CharField(max_length=300, blank=True, help_text="What the voter was told.")
+    queued_at = models.DateTimeField(default=timezone.now, help_text="When a worker was last asked for it.")
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     style = models.JSONField(

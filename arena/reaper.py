@@ -49,7 +49,7 @@ def answers_expire() -> int:
 
 def _pending_settle(answer: Answer, now: datetime) -> int:
     turn = answer.turn
-    if now - turn.created_at > timedelta(seconds=settings.ARENA_QUEUE_TIMEOUT):
+    if now - answer.queued_at > timedelta(seconds=settings.ARENA_QUEUE_TIMEOUT):
         answers.answer_fail(turn_id=turn.id, side=answer.side, error=AdapterTimeout("no worker picked up the generation task"))
         return 1
     if not liveness.dispatched(turn.id, answer.side):

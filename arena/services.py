@@ -172,7 +172,7 @@ def answer_retry(*, battle_uuid: Any, session_key: str, side: Any) -> Battle:
         Answer.objects.filter(pk=answer.pk).update(
             status=Answer.Status.PENDING, text="", input_tokens=None, output_tokens=None, tokens_counted=False,
             time_to_first_token=None, latency=None, finish_reason="", error="", error_message="", started_at=None,
-            finished_at=None, style=[],
+            finished_at=None, style=[], queued_at=timezone.now(),
         )
         still_failed = turn.answers.filter(status=Answer.Status.FAILED).exists()
         battle.status = Battle.Status.FAILED if still_failed else Battle.Status.GENERATING

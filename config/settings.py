@@ -234,6 +234,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}, "kombu": {"level": "WARNING"}},
+    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}, "kombu": {"level": "WARNING"},
+                "celery.beat": {"level": "WARNING"}},  # the sweep is sent every few seconds: not a line each time
 }
 CSRF_FAILURE_VIEW = "arena.views.csrf_failure"

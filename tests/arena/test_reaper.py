@@ -27,7 +27,8 @@ def overdue_battle(client: Client) -> Battle:
     response = post_json(client, "/api/battles", {"prompt": "Anyone there?"})
     assert response.status_code == 201
     battle = Battle.objects.get(uuid=response.json()["id"])
-    battle.turns.update(created_at=timezone.now() - timedelta(seconds=settings.ARENA_QUEUE_TIMEOUT + 1))
+    long_ago = timezone.now() - timedelta(seconds=settings.ARENA_QUEUE_TIMEOUT + 1)
+    Answer.objects.filter(turn__battle=battle).update(queued_at=long_ago)
     return battle
 
 
@@ -128,3 +129,19 @@ def test_a_battle_is_saved_and_answered_even_when_the_broker_refuses_its_tasks(
     monkeypatch.setattr(battle_generate, "apply_async", lambda args, kwargs=None, queue="": battle_generate(*args))  # broker back
     reaper.answers_expire()
     assert set(Answer.objects.filter(turn=turn).values_list("status", flat=True)) == {"done"}
+
+
+def test_a_retried_side_of_an_old_turn_gets_the_full_queue_time_again(make_model) -> None:
+    make_model(name="Good")
+    make_model(name="Broken", options={"delay": 0, "failure": "before_first"})
+    battle = services.battle_create(prompt="Hello", session_key="s" * 32, ip_hash="h", mode="side_by_side",
+                                    model_a="Good", model_b="Broken")
+    turn = battle.turns.get()
+    battle_generate(turn.id, "a")
+    battle_generate(turn.id, "b")  # fails
+    Battle.objects.filter(pk=battle.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    turn.__class__.objects.filter(pk=turn.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    services.answer_retry(battle_uuid=battle.uuid, session_key="s" * 32, side="b")
+    liveness.dispatch_mark(turn.id, "b")
+    assert reaper.answers_expire() == 0  # queued just now: a worker may still pick it up
+    assert Answer.objects.get(turn=turn, side="b").status == "pending"

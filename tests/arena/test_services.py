@@ -191,7 +191,7 @@ def test_an_answer_no_worker_picks_up_fails_after_the_queue_timeout(two_models) 
 
     battle = create()
     assert reaper.answers_expire() == 0  # still within the time a worker may take
-    battle.turns.update(created_at=timezone.now() - timedelta(seconds=121))
+    Answer.objects.filter(turn__battle=battle).update(queued_at=timezone.now() - timedelta(seconds=121))
     assert reaper.answers_expire() == 2
     battle.refresh_from_db()
     assert battle.status == Battle.Status.FAILED
