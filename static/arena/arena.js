@@ -262,15 +262,13 @@ async function send(event) {
   }
 }
 
-// One side failed: ask that model again; the other side's answer stays.
-async function retry(side) {
-  if (!battle) return;
+// A POST about the current battle: the controls wait while it runs; a 409 means this page is behind the
+// server, so it re-reads the battle.
+async function battleAction(work) {
   busy = true;
   renderControls();
-  showNotice("");
   try {
-    battle = await api("POST", `/api/battles/${battle.id}/retry`, { side });
-    if (!socket) connect();
+    await work();
   } catch (error) {
     showNotice(error.message);
     if (error.status === 409) await resync();
@@ -280,25 +278,27 @@ async function retry(side) {
   }
 }
 
+// One side failed: ask that model again; the other side's answer stays.
+async function retry(side) {
+  if (!battle) return;
+  showNotice("");
+  await battleAction(async () => {
+    battle = await api("POST", `/api/battles/${battle.id}/retry`, { side });
+    if (!socket) connect();
+  });
+}
+
 async function vote(outcome) {
   if (!battle || battle.status !== "ready") return;
-  busy = true;
-  renderControls();
-  try {
+  await battleAction(async () => {
     const result = await api("POST", `/api/battles/${battle.id}/vote`, { outcome });
     battle.status = "voted";
     battle.vote = result.outcome;
     battle.models = result.models;
     remember(null);
     disconnect();
-  } catch (error) {
-    showNotice(error.message);
-    if (error.status === 409) await resync();
-  } finally {
-    busy = false;
-    render();
-    newRoundButton.focus();
-  }
+  });
+  newRoundButton.focus();
 }
 
 function remember(id) {

@@ -102,18 +102,23 @@ def test_follow_ups_continue_both_conversations_by_keyboard_alone(page: Page) ->
     expect(page.locator("#name-a")).not_to_be_empty()
 
 
-def test_a_failing_model_is_reported_and_the_battle_cannot_be_voted(page: Page, arena: Arena) -> None:
+def battle_against_a_failing_model(page: Page, arena: Arena, name: str, persona: str, failure: str) -> None:
+    """Register a demo model that fails (demo ``failure`` option) and send a prompt to it as Model B."""
     arena.manage("shell", "-c", (
-        "from arena.models import ArenaModel; ArenaModel.objects.get_or_create(name='Demo Broken (offline)', "
-        "defaults=dict(adapter_kind='demo', provider_model='ibis', options={'delay': 0.01, 'failure': 'mid_stream'}, "
-        "sampling_weight=0))"
+        f"from arena.models import ArenaModel; ArenaModel.objects.update_or_create(name={name!r}, "
+        f"defaults=dict(adapter_kind='demo', provider_model={persona!r}, "
+        f"options={{'delay': 0.01, 'failure': {failure!r}}}, sampling_weight=0))"
     ))
     page.goto("/")
     page.get_by_label("Side by side").check()
     page.get_by_role("combobox", name="Model A").select_option("Demo Pelican (offline)")
-    page.get_by_role("combobox", name="Model B").select_option("Demo Broken (offline)")
+    page.get_by_role("combobox", name="Model B").select_option(name)
     page.get_by_label("Prompt").fill("Hello")
     page.get_by_role("button", name="Send").click()
+
+
+def test_a_failing_model_is_reported_and_the_battle_cannot_be_voted(page: Page, arena: Arena) -> None:
+    battle_against_a_failing_model(page, arena, "Demo Broken (offline)", "ibis", "mid_stream")
     expect(page.locator("#notice")).to_have_text("Model B failed to answer. Retry it, or start a new round.",
                                                  timeout=20_000)
     expect(page.get_by_role("button", name="Retry Model B")).to_be_visible()
@@ -159,17 +164,7 @@ def test_a_reload_mid_battle_picks_the_battle_back_up(page: Page) -> None:
 
 
 def test_a_failed_side_can_be_retried_and_the_battle_then_voted(page: Page, arena: Arena) -> None:
-    arena.manage("shell", "-c", (
-        "from arena.models import ArenaModel; ArenaModel.objects.update_or_create(name='Demo Flaky (offline)', "
-        "defaults=dict(adapter_kind='demo', provider_model='heron', options={'delay': 0.01, 'failure': 'before_first'}, "
-        "sampling_weight=0))"
-    ))
-    page.goto("/")
-    page.get_by_label("Side by side").check()
-    page.get_by_role("combobox", name="Model A").select_option("Demo Pelican (offline)")
-    page.get_by_role("combobox", name="Model B").select_option("Demo Flaky (offline)")
-    page.get_by_label("Prompt").fill("Hello")
-    page.get_by_role("button", name="Send").click()
+    battle_against_a_failing_model(page, arena, "Demo Flaky (offline)", "heron", "before_first")
     retry = page.get_by_role("button", name="Retry Model B")
     expect(retry).to_be_visible(timeout=20_000)
     expect(page.locator("#status-a")).to_have_text("Done", timeout=20_000)
