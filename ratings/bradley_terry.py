@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 from numpy.typing import NDArray
@@ -119,15 +118,31 @@ def fit_bradley_terry(pairs: PairCounts, *, ridge: float = 0.0, init: NDArray[np
     return BradleyTerryFit(strengths, result.fun, result.iterations, result.converged, ridge, result.hess - 1.0)
 
 
+@dataclass(frozen=True)
+class BatchFit:
+    """Replicate strengths, shape ``(replicates, n_models)``, and how the solver went.
+
+    ``newton_iterations`` and ``cg_iterations`` are the most any replicate needed; ``unconverged``
+    lists the replicates (by row) whose last Newton step was still above ``tol``.
+    """
+
+    strengths: NDArray[np.float64]
+    unconverged: NDArray[np.int64]
+    newton_iterations: int
+    cg_iterations: int
+
+
 def fit_bradley_terry_batch(pairs: PairCounts, totals: NDArray[np.float64], scores: NDArray[np.float64],
                             init: NDArray[np.float64], *, ridge: float = 0.0, tol: float = 1e-9,
-                            chord_iterations: int = 30) -> tuple[NDArray[np.float64], int]:
+                            included: NDArray[np.bool_] | None = None, max_iter: int = 100) -> BatchFit:
     """Fit many replicates of the same pairs at once (the bootstrap's inner loop).
 
-    Every replicate starts from ``init`` and takes chord steps, Newton steps that reuse the
-    Hessian at ``init``: replicates are close to the data they were drawn from, so the factor is
-    nearly right and each step costs one pass over the pairs. Replicates still moving after
-    ``chord_iterations`` steps, or whose steps stop shrinking, finish with full Newton.
+    Newton steps, each solved by conjugate gradients preconditioned with the Hessian's diagonal
+    and followed by a line search, vectorised across replicates: the Hessian is never formed, only
+    applied as ``Bᵀ diag(w) B`` over the pairs (``B`` the pair-by-model incidence matrix), so every
+    operation costs a pass over the pairs, however many models there are. Every replicate starts
+    from ``init``; the linear solves are inexact early on and tighten as the gradient shrinks
+    (forcing term ``min(0.1, sqrt(‖g‖∞))``), which keeps Newton's fast final convergence.
 
     Parameters
     ----------
@@ -138,68 +153,200 @@ def fit_bradley_terry_batch(pairs: PairCounts, totals: NDArray[np.float64], scor
     init
         Shared starting strengths, typically the full-data fit.
     ridge, tol
-        As in :func:`fit_bradley_terry`.
-    chord_iterations
-        Chord steps before falling back to Newton.
+        As in :func:`fit_bradley_terry` (``tol`` on the largest Newton step, natural-log units).
+    included
+        Optional ``(replicates, n_models)`` mask: each replicate is fitted on the battles among its
+        included models only, in the gauge where the included models' strengths sum to what they
+        sum to in ``init`` (so that the excluded ones cannot move them); excluded models keep
+        their ``init`` value. Each replicate's included battles must make the estimate exist.
+    max_iter
+        Newton iterations before a replicate is reported as unconverged.
 
     Returns
     -------
-    strengths, unconverged
-        Strengths of shape ``(replicates, n_models)``, each row summing to zero, and the number of
-        replicates whose Newton fallback did not converge either.
+    BatchFit
+        Strengths with, in each replicate, the same sum as ``init`` over the included models.
     """
     n, first, second = pairs.n_models, pairs.first, pairs.second
-    if totals.shape[0] == 0:
-        return np.zeros((0, n)), 0
+    rounds = totals.shape[0]
+    start = np.asarray(init, dtype=np.float64)
+    if rounds == 0:
+        return BatchFit(np.zeros((0, n)), np.zeros(0, dtype=np.int64), 0, 0)
     m = len(first)
     incidence = sparse.csr_array(
         (np.r_[np.ones(m), -np.ones(m)], (np.r_[np.arange(m), np.arange(m)], np.r_[first, second])), shape=(m, n)
     )
-    start = np.asarray(init, dtype=np.float64)
-    mean_totals = totals.mean(axis=0)
-    _, _, hess0 = _objective(start, first, second, mean_totals, scores.mean(axis=0), ridge)
-    inverse = np.linalg.inv(hess0)
-    t_cols, s_cols = np.ascontiguousarray(totals.T), np.ascontiguousarray(scores.T)
-    done = np.repeat(start[:, None], totals.shape[0], axis=1)
-    active = np.arange(totals.shape[0])
-    r, t, s = done.copy(), t_cols, s_cols
-    previous = np.full(len(active), np.inf)
-    stalled: list[int] = []
-    shared_start = expit(start[first] - start[second])[:, None]
-    for iteration in range(chord_iterations):
-        # Every replicate starts at the same point, so the first pass shares one sigmoid.
-        if iteration == 0:
-            residual = t * shared_start
-        else:
-            residual = _sigmoid_inplace(incidence @ r)
-            residual *= t
-        residual -= s
-        step = inverse @ (incidence.T @ residual + ridge * r + r.sum(axis=0))
-        r -= step
+    spread = incidence.T.tocsr()
+    t_all, s_all = np.ascontiguousarray(totals.T), np.ascontiguousarray(scores.T)
+    mask_all = None if included is None else np.ascontiguousarray(included.T, dtype=np.float64)
+    if mask_all is not None:
+        kept_pairs = mask_all[first] * mask_all[second]
+        t_all, s_all = t_all * kept_pairs, s_all * kept_pairs
+    solver = _NewtonCG(incidence, spread, ridge)
+    r_all = np.repeat(start[:, None], rounds, axis=1)
+    active = np.arange(rounds)
+    newton_iterations = cg_iterations = 0
+    r, t, s, mask = r_all, t_all, s_all, mask_all
+    # Every replicate starts at the same point, so the first evaluation shares one sigmoid.
+    p0 = expit(start[first] - start[second])[:, None]
+    grad = solver.gradient(r, t * p0 - s, mask)
+    curvature = t * (p0 * (1.0 - p0))
+    for iteration in range(1, max_iter + 1):
+        newton_iterations = iteration
+        forcing = np.clip(np.sqrt(np.abs(grad).max(axis=0)), 1e-10, 0.1)
+        step, used = solver.solve(grad, curvature, mask, forcing)
+        cg_iterations = max(cg_iterations, used)
         size = np.abs(step).max(axis=0)
-        # A step that grew (or is not finite) means the shared factor is too far off for this
-        # replicate: hand it to Newton from the start instead.
-        growing = ~(size < previous)
-        r[:, growing] = start[:, None]
-        stalled.extend(active[growing].tolist())
-        done[:, active] = r
-        keep = (size >= tol) & ~growing
-        if not keep.all():
-            # Compact only when some replicate stopped, so most iterations copy nothing.
-            active, r, t, s = active[keep], r[:, keep], t[:, keep], s[:, keep]
-        previous = size[keep]
-        if not len(active):
+        r, grad, curvature, t_step = solver.line_search(r, step, grad, t, s, mask)
+        r_all[:, active] = r
+        keep = ~((size * t_step < tol) & (t_step == 1.0))
+        if not keep.any():
+            active = active[:0]
             break
-    r = done
-    unconverged = 0
-    for k in [*active.tolist(), *stalled]:
-        objective = partial(_objective, first=first, second=second, totals=t_cols[:, k], scores=s_cols[:, k],
-                            ridge=ridge)
-        result = newton_minimize(objective, r[:, k], tol=tol)
-        r[:, k] = result.x
-        unconverged += not result.converged
-    strengths = r.T
-    return strengths - strengths.mean(axis=1, keepdims=True), unconverged
+        if not keep.all():
+            active, r, t, s = active[keep], r[:, keep], t[:, keep], s[:, keep]
+            grad, curvature = grad[:, keep], curvature[:, keep]
+            mask = None if mask is None else mask[:, keep]
+    strengths = r_all.T
+    if included is None:
+        strengths = strengths - strengths.mean(axis=1, keepdims=True) + start.mean()
+    return BatchFit(strengths, active.astype(np.int64), newton_iterations, cg_iterations)
+
+
+class _NewtonCG:
+    """The pieces of one vectorised Newton step; arrays hold one replicate per column."""
+
+    def __init__(self, incidence: sparse.csr_array, spread: sparse.csr_array, ridge: float) -> None:
+        self.incidence, self.spread, self.ridge = incidence, spread, ridge
+        self.spread_abs = abs(spread)
+
+    def evaluate(self, r: NDArray[np.float64], t: NDArray[np.float64], s: NDArray[np.float64],
+                 mask: NDArray[np.float64] | None) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """The gradient (zero on excluded models) and the curvature ``t·σ(d)·σ(-d)`` per pair."""
+        p = np.asarray(self.incidence @ r)
+        _sigmoid_inplace(p)
+        curvature = 1.0 - p
+        curvature *= p
+        curvature *= t
+        p *= t
+        p -= s
+        return self.gradient(r, p, mask), curvature
+
+    def gradient(self, r: NDArray[np.float64], residual: NDArray[np.float64], mask: NDArray[np.float64] | None
+                 ) -> NDArray[np.float64]:
+        grad = np.asarray(self.spread @ residual)
+        if self.ridge:
+            grad += self.ridge * r
+        if mask is not None:
+            grad *= mask
+        return grad
+
+    def line_search(self, r: NDArray[np.float64], step: NDArray[np.float64], grad: NDArray[np.float64],
+                    t: NDArray[np.float64], s: NDArray[np.float64], mask: NDArray[np.float64] | None
+                    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+        """Move each replicate along ``-step``: the full step unless it overshoots the line's minimum.
+
+        The objective is convex along the line, so its slope ``φ'(τ) = -step·∇f(r - τ·step)``
+        only grows; a point where the slope is still ≤ 0 has a lower objective than every point
+        before it. The full step is taken when ``φ'(1) ≤ 0`` (or overshoots by a rounding-sized
+        slope); otherwise a safeguarded secant search on the slope brackets the minimum. Only
+        gradients are needed, never the objective itself.
+
+        Returns the new points, their gradients and curvatures, and the step fractions taken.
+        """
+        slope0 = -np.einsum("ij,ij->j", grad, step)
+        candidate = r - step
+        new_grad, new_curv = self.evaluate(candidate, t, s, mask)
+        slope = -np.einsum("ij,ij->j", new_grad, step)
+        fraction = np.ones(len(slope0))
+        over = (slope > 1e-3 * np.abs(slope0)) & (slope0 < 0)
+        if over.any():
+            cols = np.flatnonzero(over)
+            low, high = np.zeros(len(cols)), np.ones(len(cols))
+            slope_low, slope_high = slope0[cols], slope[cols]
+            open_ = np.ones(len(cols), dtype=bool)
+            for _ in range(50):
+                if not open_.any():
+                    break
+                at = np.flatnonzero(open_)
+                secant = -slope_low[at] / (slope_high[at] - slope_low[at])
+                tau = low[at] + (high[at] - low[at]) * np.clip(secant, 0.1, 0.9)
+                c = cols[at]
+                point = r[:, c] - tau * step[:, c]
+                g, curv = self.evaluate(point, t[:, c], s[:, c], None if mask is None else mask[:, c])
+                slope_tau = -np.einsum("ij,ij->j", g, step[:, c])
+                done = slope_tau <= 0
+                candidate[:, c], new_grad[:, c], new_curv[:, c], fraction[c] = point, g, curv, tau
+                high[at] = np.where(done, high[at], tau)
+                slope_high[at] = np.where(done, slope_high[at], slope_tau)
+                low[at] = np.where(done, tau, low[at])
+                slope_low[at] = np.where(done, slope_tau, slope_low[at])
+                open_[at[done]] = False
+        return candidate, new_grad, new_curv, fraction
+
+    def solve(self, rhs: NDArray[np.float64], curvature: NDArray[np.float64], mask: NDArray[np.float64] | None,
+              forcing: NDArray[np.float64]) -> tuple[NDArray[np.float64], int]:
+        """Preconditioned conjugate gradients on ``H x = rhs`` per column, to ``‖res‖ ≤ forcing·‖rhs‖``.
+
+        Directions stay in the gauge: zero on excluded models, summing to zero over included ones.
+        """
+
+        def hess(v: NDArray[np.float64]) -> NDArray[np.float64]:
+            out = np.asarray(self.spread @ (curvature * (self.incidence @ v)))
+            if self.ridge:
+                out += self.ridge * v
+            return out
+
+        def project(v: NDArray[np.float64]) -> NDArray[np.float64]:
+            # Onto the gauge: rounding leaves the gradient and H·v slightly off it, and a residual CG
+            # cannot reduce would keep it iterating until it breaks down.
+            if mask is None:
+                if not self.ridge:
+                    v -= v.mean(axis=0)
+                return v
+            v *= mask
+            v -= mask * (v.sum(axis=0) / mask.sum(axis=0))
+            return v
+
+        # Jacobi: the replicate's own Hessian diagonal (zero on excluded models). Cheaper per
+        # iteration than any dense factor and, on arena graphs, few iterations more.
+        diagonal = np.asarray(self.spread_abs @ curvature)
+        if self.ridge:
+            diagonal += self.ridge
+        with np.errstate(divide="ignore"):
+            inverse_diagonal = np.where(diagonal > 0, 1.0 / diagonal, 0.0)
+
+        def precondition(v: NDArray[np.float64]) -> NDArray[np.float64]:
+            return project(v * inverse_diagonal)
+
+        x = np.zeros_like(rhs)
+        residual = project(rhs.copy())
+        target = forcing * np.linalg.norm(residual, axis=0)
+        z = precondition(residual)
+        direction = z.copy()
+        rz = np.einsum("ij,ij->j", residual, z)
+        open_ = (np.linalg.norm(residual, axis=0) > target) & (rz > 0)
+        used = 0
+        for used in range(1, 4 * rhs.shape[0] + 50):
+            if not open_.any():
+                used -= 1
+                break
+            hd = hess(direction)
+            curv = np.einsum("ij,ij->j", direction, hd)
+            open_ &= curv > 0
+            with np.errstate(divide="ignore", invalid="ignore"):
+                alpha = np.where(open_, rz / curv, 0.0)
+            x += alpha * direction
+            residual = project(residual - alpha * hd)
+            open_ &= np.linalg.norm(residual, axis=0) > target
+            z = precondition(residual)
+            rz_new = np.einsum("ij,ij->j", residual, z)
+            open_ &= rz_new > 0
+            with np.errstate(divide="ignore", invalid="ignore"):
+                beta = np.where(open_, rz_new / rz, 0.0)
+            direction = z + beta * direction
+            rz = np.where(open_, rz_new, rz)
+        return x, used
 
 
 def _sigmoid_inplace(x: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 from scipy import sparse
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse.csgraph import breadth_first_order, connected_components
 
 from ratings.aggregate import FIRST_WINS, SECOND_WINS, TIES, PairCounts
 
@@ -112,3 +112,84 @@ def _components(pairs: PairCounts, played: NDArray[np.bool_], *, directed: bool)
     graph = sparse.coo_array((np.ones(len(rows)), (rows, cols)), shape=(n, n))
     count, labels = connected_components(graph, directed=directed, connection="strong")
     return int(count), labels.astype(np.int64)
+
+
+@dataclass(frozen=True)
+class ReplicateStructure:
+    """Which models each bootstrap replicate can rate, shape ``(replicates, n_models)``.
+
+    ``included`` marks the largest strongly connected group of the replicate's win graph, on
+    which the estimate exists; every other model is ``above`` it (it never lost to that group,
+    directly or through others: unbounded above), ``below`` it (unbounded below) or neither
+    (not comparable with it, or not drawn at all: undetermined).
+    """
+
+    included: NDArray[np.bool_]
+    above: NDArray[np.bool_]
+    below: NDArray[np.bool_]
+
+    @property
+    def affected(self) -> NDArray[np.bool_]:
+        """Replicates in which some model is not in the rated group."""
+        return np.asarray(~self.included.all(axis=1))
+
+
+def replicate_structure(pairs: PairCounts, cells: NDArray[np.float64], *, safe_count: float = 40.0
+                        ) -> ReplicateStructure:
+    """Find, in each replicate of the cell counts, the models on which the estimate exists.
+
+    A directed edge ``i → j`` is present when ``i`` scored (won or tied) against ``j`` in the
+    replicate. Edges whose count in the data is at least ``safe_count`` are missing from a
+    multinomial replicate with probability below ``exp(-safe_count)`` and are taken as present;
+    when those edges alone make the graph strongly connected, no replicate is examined.
+
+    Parameters
+    ----------
+    pairs
+        The data the replicates were drawn from.
+    cells
+        Replicate cell counts, shape ``(replicates, n_pairs, 3)``.
+    """
+    n, rounds = pairs.n_models, cells.shape[0]
+    included = np.ones((rounds, n), dtype=bool)
+    above = np.zeros((rounds, n), dtype=bool)
+    below = np.zeros((rounds, n), dtype=bool)
+    forward_count = pairs.counts[:, FIRST_WINS] + pairs.counts[:, TIES]
+    backward_count = pairs.counts[:, SECOND_WINS] + pairs.counts[:, TIES]
+    sources = np.r_[pairs.first, pairs.second]
+    targets = np.r_[pairs.second, pairs.first]
+    safe = np.r_[forward_count >= safe_count, backward_count >= safe_count]
+    safe_graph = sparse.csr_array((np.ones(int(safe.sum())), (sources[safe], targets[safe])), shape=(n, n))
+    if connected_components(safe_graph, directed=True, connection="strong")[0] == 1:
+        return ReplicateStructure(included, above, below)
+    present = np.concatenate([cells[:, :, FIRST_WINS] + cells[:, :, TIES] > 0,
+                              cells[:, :, SECOND_WINS] + cells[:, :, TIES] > 0], axis=1)
+    present |= safe
+    # Edges sorted once by source (and by target for the reversed graph): each replicate's graph is
+    # then a selection, built straight into CSR form without sorting.
+    by_source, by_target = np.argsort(sources, kind="stable"), np.argsort(targets, kind="stable")
+    for k in range(rounds):
+        graph = _csr_selection(present[k, by_source], sources[by_source], targets[by_source], n)
+        count, labels = connected_components(graph, directed=True, connection="strong")
+        if count == 1:
+            continue
+        main = labels == np.argmax(np.bincount(labels))
+        root = int(np.flatnonzero(main)[0])
+        reversed_graph = _csr_selection(present[k, by_target], targets[by_target], sources[by_target], n)
+        reached_from = np.zeros(n, dtype=bool)
+        reached_from[breadth_first_order(graph, root, directed=True, return_predecessors=False)] = True
+        reaching = np.zeros(n, dtype=bool)
+        reaching[breadth_first_order(reversed_graph, root, directed=True, return_predecessors=False)] = True
+        included[k] = main
+        above[k] = reaching & ~main
+        below[k] = reached_from & ~main
+    return ReplicateStructure(included, above, below)
+
+
+def _csr_selection(keep: NDArray[np.bool_], rows: NDArray[np.int64], cols: NDArray[np.int64], n: int
+                   ) -> sparse.csr_array:
+    """The graph of the kept edges, given sorted by row."""
+    indptr = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(np.bincount(rows[keep], minlength=n), out=indptr[1:])
+    indices = cols[keep].astype(np.int32)
+    return sparse.csr_array((np.ones(len(indices)), indices, indptr), shape=(n, n))

@@ -18,13 +18,18 @@ from numpy.typing import NDArray
 
 from ratings.aggregate import COLUMN_SCORE, FIRST_WINS, SECOND_WINS, TIES, PairCounts, pair_totals
 from ratings.bradley_terry import fit_bradley_terry_batch, laplacian
-from ratings.diagnostics import DEFAULT_RIDGE
+from ratings.diagnostics import DEFAULT_RIDGE, replicate_structure
 from ratings.progress import Progress
 
 Refit = Callable[[NDArray[np.float64], float], NDArray[np.float64]]
 """Fits one replicate from its cell weights, shape ``(n_pairs, 3)``, and a ridge; returns parameters."""
 
 BLOCK = 50
+DRAW_BATTLES_PER_CELL = 8
+"""Up to this many battles per observed cell, replicates draw battles; above, Poisson counts."""
+REPLICATE_TOL = 1e-6
+"""A replicate's fit stops after a full Newton step below this, in natural-log units (under 2e-4 Elo
+points; Newton's convergence being quadratic, what remains after it is far smaller)."""
 AT_RISK = 40
 Z_95 = 1.959963984540054
 
@@ -33,14 +38,19 @@ Z_95 = 1.959963984540054
 class BootstrapResult:
     """Replicate parameters, shape ``(rounds, n_params)``, and how some replicates were handled.
 
-    ``ridged`` counts replicates fitted with the ridge prior because a model in them never lost or
+    ``partial`` counts Bradley–Terry replicates fitted on part of the models because the estimate
+    did not exist for all (see :func:`bootstrap_bradley_terry`), and ``unbounded`` says, per model,
+    in how many replicates it was left out. ``ridged`` counts replicates of the other models
+    (:func:`bootstrap_refit`) fitted with the ridge prior because a model in them never lost or
     never won although the full data were well posed; ``unconverged`` counts replicates whose
-    fit did not converge even so.
+    fit did not converge.
     """
 
     samples: NDArray[np.float64]
     unconverged: int = 0
     ridged: int = 0
+    partial: int = 0
+    unbounded: NDArray[np.int64] | None = None
 
 
 def unbounded_replicates(pairs: PairCounts, cells: NDArray[np.float64]) -> NDArray[np.bool_]:
@@ -83,15 +93,54 @@ def resample_cells(pairs: PairCounts, rounds: int, rng: np.random.Generator) -> 
     """Draw ``rounds`` bootstrap replicates of the weighted cell counts, shape ``(rounds, n_pairs, 3)``.
 
     Battles are resampled with replacement; a resampled battle keeps the mean weight of its cell.
+    Each replicate's counts follow exactly the multinomial distribution over cells with the
+    observed frequencies and as many battles as the data. They are drawn whichever way is cheaper:
+    with few battles per cell, by drawing battles themselves (uniform indices, counted per cell);
+    with many, from independent Poisson counts, completed to the exact total (by a few more
+    draws from the cells, or by removing surplus draws uniformly at random), which leaves them
+    multinomial: Poisson counts given their total are multinomial, a multinomial sample plus an
+    independent one is one, and a uniform subsample of one is one.
     """
     flat = pairs.counts.ravel()
     nonzero = np.flatnonzero(flat)
-    battles = round(float(flat.sum()))
-    draws = rng.multinomial(battles, flat[nonzero] / flat[nonzero].sum(), size=rounds)
-    mean_weight = pairs.weights.ravel()[nonzero] / flat[nonzero]
+    frequency = flat[nonzero]
+    battles = round(float(frequency.sum()))
+    whole = np.array_equal(frequency, np.round(frequency))
+    if whole and battles <= DRAW_BATTLES_PER_CELL * len(nonzero):
+        draws = _draw_battles(frequency.astype(np.int64), battles, rounds, rng)
+    else:
+        draws = _draw_poisson_completed(frequency / frequency.sum(), battles, rounds, rng)
+    mean_weight = pairs.weights.ravel()[nonzero] / frequency
     cells = np.zeros((rounds, flat.size))
     cells[:, nonzero] = draws * mean_weight
     return cells.reshape(rounds, pairs.n_pairs, 3)
+
+
+def _draw_battles(frequency: NDArray[np.int64], battles: int, rounds: int, rng: np.random.Generator
+                  ) -> NDArray[np.float64]:
+    cell_of_battle = np.repeat(np.arange(len(frequency)), frequency)
+    draws = np.empty((rounds, len(frequency)))
+    for k in range(rounds):
+        draws[k] = np.bincount(cell_of_battle[rng.integers(0, battles, battles)], minlength=len(frequency))
+    return draws
+
+
+def _draw_poisson_completed(share: NDArray[np.float64], battles: int, rounds: int, rng: np.random.Generator
+                            ) -> NDArray[np.float64]:
+    draws = rng.poisson(battles * share, size=(rounds, len(share))).astype(np.float64)
+    cumulative = np.cumsum(share)
+    cumulative /= cumulative[-1]
+    for k in range(rounds):
+        total = int(draws[k].sum())
+        if total < battles:
+            extra = np.searchsorted(cumulative, rng.random(battles - total), side="right")
+            draws[k] += np.bincount(np.minimum(extra, len(share) - 1), minlength=len(share))
+        elif total > battles:
+            # Remove the surplus: distinct positions among the ``total`` drawn battles, found by cell.
+            positions = rng.choice(total, total - battles, replace=False, shuffle=False)
+            cells = np.searchsorted(np.cumsum(draws[k]), positions, side="right")
+            draws[k] -= np.bincount(cells, minlength=len(share))
+    return draws
 
 
 def bootstrap_bradley_terry(pairs: PairCounts, strengths: NDArray[np.float64], *, rounds: int = 1000,
@@ -99,12 +148,22 @@ def bootstrap_bradley_terry(pairs: PairCounts, strengths: NDArray[np.float64], *
                             progress: Progress | None = None) -> BootstrapResult:
     """Bootstrap Bradley–Terry strengths (ties as half), vectorised over replicates.
 
+    In a replicate where the estimate does not exist for every model (a model, or a group, that
+    never lost or never won against the rest; a model not drawn at all), the replicate is fitted
+    on its largest strongly connected group of models only, in the gauge where that group's
+    strengths sum to what they sum to in the full-data fit, so the models left out cannot drag
+    anyone else's interval. Those left out get ``+inf`` (they never lost to the group, directly or
+    through others), ``-inf`` (never won) or ``nan`` (not comparable with it) in that replicate;
+    :func:`percentile_intervals` treats ``nan`` as unbounded both ways. With ``ridge > 0`` (data
+    on which the full-data estimate itself does not exist) every replicate is fitted whole with
+    the ridge prior instead.
+
     Parameters
     ----------
     pairs
         Aggregated battles.
     strengths
-        The full-data fit; every replicate starts from it.
+        The full-data fit; every replicate starts from it, and its Hessian preconditions every step.
     rounds, seed
         Number of replicates and the seed of ``numpy.random.SeedSequence``.
     ridge
@@ -118,20 +177,21 @@ def bootstrap_bradley_terry(pairs: PairCounts, strengths: NDArray[np.float64], *
     -------
     BootstrapResult
     """
-
     def block(size: int, rng: np.random.Generator) -> BootstrapResult:
         cells = resample_cells(pairs, size, rng)
-        totals, scores = cells.sum(axis=2), cells @ COLUMN_SCORE
-        unbounded = unbounded_replicates(pairs, cells) if ridge == 0 else np.zeros(size, dtype=bool)
-        samples = np.empty((size, pairs.n_models))
-        samples[~unbounded], unconverged = fit_bradley_terry_batch(
-            pairs, totals[~unbounded], scores[~unbounded], strengths, ridge=ridge)
-        if unbounded.any():
-            # The chord steps suit replicates near the full-data fit; these go straight to Newton.
-            samples[unbounded], more = fit_bradley_terry_batch(
-                pairs, totals[unbounded], scores[unbounded], strengths, ridge=DEFAULT_RIDGE, chord_iterations=0)
-            unconverged += more
-        return BootstrapResult(samples, unconverged, int(unbounded.sum()))
+        structure = None if ridge else replicate_structure(pairs, cells)
+        affected = np.zeros(size, dtype=bool) if structure is None else structure.affected
+        fit = fit_bradley_terry_batch(
+            pairs, cells.sum(axis=2), cells @ COLUMN_SCORE, strengths, ridge=ridge, tol=REPLICATE_TOL,
+            included=None if structure is None or not affected.any() else structure.included)
+        samples = fit.strengths
+        unbounded = np.zeros(pairs.n_models, dtype=np.int64)
+        if structure is not None and affected.any():
+            samples[~structure.included] = np.nan
+            samples[structure.above] = np.inf
+            samples[structure.below] = -np.inf
+            unbounded = (~structure.included).sum(axis=0)
+        return BootstrapResult(samples, len(fit.unconverged), 0, int(affected.sum()), unbounded)
 
     return _run_blocks(block, rounds, seed, workers, progress)
 
@@ -177,8 +237,10 @@ def _run_blocks(block: Callable[[int, np.random.Generator], BootstrapResult], ro
                 report(result)
     if not results:
         return BootstrapResult(np.zeros((0, 0)))
+    unbounded = [r.unbounded for r in results if r.unbounded is not None]
     return BootstrapResult(np.concatenate([r.samples for r in results]), sum(r.unconverged for r in results),
-                           sum(r.ridged for r in results))
+                           sum(r.ridged for r in results), sum(r.partial for r in results),
+                           np.sum(unbounded, axis=0) if unbounded else None)
 
 
 def sandwich_bradley_terry(pairs: PairCounts, strengths: NDArray[np.float64], ridge: float = 0.0
@@ -238,10 +300,37 @@ def normal_intervals(center: NDArray[np.float64], covariance: NDArray[np.float64
 
 def percentile_intervals(samples: NDArray[np.float64], level: float = 0.95
                          ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Per-column percentile intervals of bootstrap samples, shape ``(rounds, n_models)``."""
+    """Per-column percentile intervals of bootstrap samples, shape ``(rounds, n_models)``.
+
+    Samples may be ``±inf`` (a model unbounded in that replicate) or ``nan`` (undetermined),
+    which counts as ``-inf`` for the lower bound and ``+inf`` for the upper: a bound is infinite
+    when more than the tail's share of replicates could not bound the model. Finite samples give
+    exactly ``numpy.percentile``'s linear interpolation.
+    """
     tail = 50.0 * (1.0 - level)
-    lower, upper = np.percentile(samples, [tail, 100.0 - tail], axis=0)
+    if np.isfinite(samples).all():
+        lower, upper = np.percentile(samples, [tail, 100.0 - tail], axis=0)
+        return lower, upper
+    lower = _percentile_with_infinities(np.where(np.isnan(samples), -np.inf, samples), tail)
+    upper = _percentile_with_infinities(np.where(np.isnan(samples), np.inf, samples), 100.0 - tail)
     return lower, upper
+
+
+def _percentile_with_infinities(samples: NDArray[np.float64], q: float) -> NDArray[np.float64]:
+    ordered = np.sort(samples, axis=0)
+    position = (len(ordered) - 1) * q / 100.0
+    low, high = int(np.floor(position)), int(np.ceil(position))
+    fraction = position - low
+    a, b = ordered[low], ordered[high]
+    with np.errstate(invalid="ignore"):
+        value = a + fraction * (b - a)
+    value = np.where(a == b, a, value)
+    # Between an infinite and any other sample the interpolation is infinite; between -inf and +inf,
+    # the side of the tail wins (the conservative bound).
+    ends = [(np.isneginf(a), -np.inf), (np.isposinf(b), np.inf)]
+    for infinite, end in ends if q < 50 else ends[::-1]:
+        value = np.where(infinite & (fraction > 0), end, value)
+    return np.where(fraction == 0, a, value)
 
 
 def rank_upper_bound(lower: NDArray[np.float64], upper: NDArray[np.float64]) -> NDArray[np.int64]:

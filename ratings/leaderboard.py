@@ -82,6 +82,7 @@ class Metadata:
     dropped_models: list[str]
     bootstrap_unconverged: int = 0
     bootstrap_ridged: int = 0
+    bootstrap_partial: int = 0
     scale: str = "Elo: 400 points per factor of 10 in odds"
 
 
@@ -173,7 +174,7 @@ def compute_leaderboard(battles: Battles, *, ci: str = "bootstrap", rounds: int 
         rounds=rounds if ci == "bootstrap" else 0, seed=seed, anchor=anchor, min_battles=min_battles,
         style_control=style_control, n_battles=kept.n_battles, n_models=kept.n_models, ridge=ridge_used,
         well_posed=health.well_posed, notes=notes, dropped_models=dropped, bootstrap_unconverged=boot.unconverged,
-        bootstrap_ridged=boot.ridged,
+        bootstrap_ridged=boot.ridged, bootstrap_partial=boot.partial,
     )
     parameters = [Parameter(name, float(v), float(lo), float(hi))
                   for name, v, lo, hi in zip(model.extra_names, model.extra_values, *extra_bounds, strict=True)]
@@ -194,6 +195,11 @@ def _notes_and_elo(kept: Battles, health: WellPosedness, ridge: float, boot: Boo
     if boot.ridged:
         notes.append(f"{boot.ridged} bootstrap replicates had a model that never lost or never won; they were "
                      f"fitted with the ridge prior λ = {DEFAULT_RIDGE:g}")
+    if boot.partial:
+        notes.append(f"in {boot.partial} bootstrap replicates some models could not be rated with the rest (a model "
+                     "or group that never lost, or never won, against the others, or was not drawn): those replicates "
+                     "rate the largest comparable group only, and count the others as unbounded; an interval end is "
+                     "open (±∞) when that happened in more than 2.5% of replicates")
     if boot.unconverged:
         notes.append(f"{boot.unconverged} bootstrap replicates did not converge")
     elo = online_elo(kept, k=elo_k) if elo_k is not None and kept.counts is None else None
@@ -243,6 +249,18 @@ def _to_elo(strengths: NDArray[np.float64], anchor_id: int | None, anchor: tuple
     return ELO_PER_NAT * (strengths - strengths[:, anchor_id : anchor_id + 1]) + anchor[1]
 
 
+def _samples_to_elo(samples: NDArray[np.float64], anchor_id: int | None, anchor: tuple[str, float] | None
+                    ) -> NDArray[np.float64]:
+    """Bootstrap rows to the Elo scale without re-centring them: the bootstrap returns them in its own
+    gauge (see :func:`ratings.intervals.bootstrap_bradley_terry`), and a row may hold ``±inf`` or ``nan``."""
+    if anchor_id is None or anchor is None:
+        return ELO_PER_NAT * samples + CENTER
+    with np.errstate(invalid="ignore"):
+        relative = samples - samples[:, anchor_id : anchor_id + 1]
+    relative[:, anchor_id] = 0.0
+    return ELO_PER_NAT * relative + anchor[1]
+
+
 def _intervals(model: FittedModel, ratings: NDArray[np.float64], ci: str, rounds: int, seed: int,
                anchor_id: int | None, anchor: tuple[str, float] | None, workers: int, progress: Progress | None
                ) -> tuple[NDArray[np.float64], NDArray[np.float64], tuple[NDArray[np.float64], ...], BootstrapResult]:
@@ -259,7 +277,7 @@ def _intervals(model: FittedModel, ratings: NDArray[np.float64], ci: str, rounds
         return lower, upper, (extra_lo, extra_hi), no_bootstrap
     result = model.bootstrap(rounds, seed, workers, progress)
     samples = result.samples
-    lower, upper = percentile_intervals(_to_elo(samples[:, :n], anchor_id, anchor))
+    lower, upper = percentile_intervals(_samples_to_elo(samples[:, :n], anchor_id, anchor))
     if len(extras):
         extra_lo, extra_hi = percentile_intervals(samples[:, n:])
     else:
@@ -279,7 +297,9 @@ def _rows(names: list[str], pairs: PairCounts, ratings: NDArray[np.float64], low
     rows = []
     for i in np.argsort(-ratings, kind="stable"):
         flags = [flag for flag, on in (("never_lost", health.never_lost[i]), ("never_won", health.never_won[i]),
-                                       ("disconnected", health.n_components > 1 and not main[i])) if on]
+                                       ("disconnected", health.n_components > 1 and not main[i]),
+                                       ("lower_unbounded", np.isneginf(lower[i])),
+                                       ("upper_unbounded", np.isposinf(upper[i]))) if on]
         rows.append(Row(
             model=names[i], rating=float(ratings[i]), lower=float(lower[i]), upper=float(upper[i]),
             rank_ub=int(rank[i]), battles=int(wins[i] + losses[i] + ties[i]), wins=int(wins[i]),
