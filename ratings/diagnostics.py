@@ -63,9 +63,7 @@ def check_well_posed(pairs: PairCounts, names: list[str] | None = None) -> WellP
     """
     n = pairs.n_models
     label = names if names is not None else [str(i) for i in range(n)]
-    counts = pairs.counts
-    first_scored = counts[:, FIRST_WINS] + counts[:, TIES] > 0
-    second_scored = counts[:, SECOND_WINS] + counts[:, TIES] > 0
+    first_scored, second_scored = (side > 0 for side in scoring(pairs.counts))
     scored = np.zeros(n)
     conceded = np.zeros(n)
     np.add.at(scored, pairs.first, first_scored)
@@ -99,12 +97,15 @@ def check_well_posed(pairs: PairCounts, names: list[str] | None = None) -> WellP
     )
 
 
+def scoring(cells: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """How much the first and the second model of each pair scored (wins plus ties), over the last axis."""
+    return cells[..., FIRST_WINS] + cells[..., TIES], cells[..., SECOND_WINS] + cells[..., TIES]
+
+
 def _components(pairs: PairCounts, played: NDArray[np.bool_], *, directed: bool) -> tuple[int, NDArray[np.int64]]:
     n = pairs.n_models
-    counts = pairs.counts
     if directed:
-        forward = counts[:, FIRST_WINS] + counts[:, TIES] > 0
-        backward = counts[:, SECOND_WINS] + counts[:, TIES] > 0
+        forward, backward = (side > 0 for side in scoring(pairs.counts))
         rows = np.r_[pairs.first[forward], pairs.second[backward]]
         cols = np.r_[pairs.second[forward], pairs.first[backward]]
     else:
@@ -154,28 +155,28 @@ def replicate_structure(pairs: PairCounts, cells: NDArray[np.float64], *, safe_c
     included = np.ones((rounds, n), dtype=bool)
     above = np.zeros((rounds, n), dtype=bool)
     below = np.zeros((rounds, n), dtype=bool)
-    forward_count = pairs.counts[:, FIRST_WINS] + pairs.counts[:, TIES]
-    backward_count = pairs.counts[:, SECOND_WINS] + pairs.counts[:, TIES]
+    forward_count, backward_count = scoring(pairs.counts)
     sources = np.r_[pairs.first, pairs.second]
     targets = np.r_[pairs.second, pairs.first]
     safe = np.r_[forward_count >= safe_count, backward_count >= safe_count]
     safe_graph = sparse.csr_array((np.ones(int(safe.sum())), (sources[safe], targets[safe])), shape=(n, n))
     if connected_components(safe_graph, directed=True, connection="strong")[0] == 1:
         return ReplicateStructure(included, above, below)
-    present = np.concatenate([cells[:, :, FIRST_WINS] + cells[:, :, TIES] > 0,
-                              cells[:, :, SECOND_WINS] + cells[:, :, TIES] > 0], axis=1)
+    present = np.concatenate([side > 0 for side in scoring(cells)], axis=1)
     present |= safe
     # Edges sorted once by source (and by target for the reversed graph): each replicate's graph is
     # then a selection, built straight into CSR form without sorting.
     by_source, by_target = np.argsort(sources, kind="stable"), np.argsort(targets, kind="stable")
+    forward_edges = (sources[by_source], targets[by_source])
+    reverse_edges = (targets[by_target], sources[by_target])
     for k in range(rounds):
-        graph = _csr_selection(present[k, by_source], sources[by_source], targets[by_source], n)
+        graph = _csr_selection(present[k, by_source], *forward_edges, n)
         count, labels = connected_components(graph, directed=True, connection="strong")
         if count == 1:
             continue
         main = labels == np.argmax(np.bincount(labels))
         root = int(np.flatnonzero(main)[0])
-        reversed_graph = _csr_selection(present[k, by_target], targets[by_target], sources[by_target], n)
+        reversed_graph = _csr_selection(present[k, by_target], *reverse_edges, n)
         reached_from = np.zeros(n, dtype=bool)
         reached_from[breadth_first_order(graph, root, directed=True, return_predecessors=False)] = True
         reaching = np.zeros(n, dtype=bool)

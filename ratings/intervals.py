@@ -39,8 +39,8 @@ class BootstrapResult:
     """Replicate parameters, shape ``(rounds, n_params)``, and how some replicates were handled.
 
     ``partial`` counts Bradley–Terry replicates fitted on part of the models because the estimate
-    did not exist for all (see :func:`bootstrap_bradley_terry`), and ``unbounded`` says, per model,
-    in how many replicates it was left out. ``ridged`` counts replicates of the other models
+    did not exist for all (see :func:`bootstrap_bradley_terry`; the models left out are the
+    non-finite samples). ``ridged`` counts replicates of the other models
     (:func:`bootstrap_refit`) fitted with the ridge prior because a model in them never lost or
     never won although the full data were well posed; ``unconverged`` counts replicates whose
     fit did not converge.
@@ -50,7 +50,6 @@ class BootstrapResult:
     unconverged: int = 0
     ridged: int = 0
     partial: int = 0
-    unbounded: NDArray[np.int64] | None = None
 
 
 def unbounded_replicates(pairs: PairCounts, cells: NDArray[np.float64]) -> NDArray[np.bool_]:
@@ -163,7 +162,7 @@ def bootstrap_bradley_terry(pairs: PairCounts, strengths: NDArray[np.float64], *
     pairs
         Aggregated battles.
     strengths
-        The full-data fit; every replicate starts from it, and its Hessian preconditions every step.
+        The full-data fit; every replicate starts from it.
     rounds, seed
         Number of replicates and the seed of ``numpy.random.SeedSequence``.
     ridge
@@ -185,13 +184,11 @@ def bootstrap_bradley_terry(pairs: PairCounts, strengths: NDArray[np.float64], *
             pairs, cells.sum(axis=2), cells @ COLUMN_SCORE, strengths, ridge=ridge, tol=REPLICATE_TOL,
             included=None if structure is None or not affected.any() else structure.included)
         samples = fit.strengths
-        unbounded = np.zeros(pairs.n_models, dtype=np.int64)
         if structure is not None and affected.any():
             samples[~structure.included] = np.nan
             samples[structure.above] = np.inf
             samples[structure.below] = -np.inf
-            unbounded = (~structure.included).sum(axis=0)
-        return BootstrapResult(samples, len(fit.unconverged), 0, int(affected.sum()), unbounded)
+        return BootstrapResult(samples, len(fit.unconverged), 0, int(affected.sum()))
 
     return _run_blocks(block, rounds, seed, workers, progress)
 
@@ -237,10 +234,8 @@ def _run_blocks(block: Callable[[int, np.random.Generator], BootstrapResult], ro
                 report(result)
     if not results:
         return BootstrapResult(np.zeros((0, 0)))
-    unbounded = [r.unbounded for r in results if r.unbounded is not None]
     return BootstrapResult(np.concatenate([r.samples for r in results]), sum(r.unconverged for r in results),
-                           sum(r.ridged for r in results), sum(r.partial for r in results),
-                           np.sum(unbounded, axis=0) if unbounded else None)
+                           sum(r.ridged for r in results), sum(r.partial for r in results))
 
 
 def sandwich_bradley_terry(pairs: PairCounts, strengths: NDArray[np.float64], ridge: float = 0.0

@@ -243,20 +243,16 @@ def _drop_rare_models(battles: Battles, min_battles: int) -> tuple[Battles, list
 
 def _to_elo(strengths: NDArray[np.float64], anchor_id: int | None, anchor: tuple[str, float] | None
             ) -> NDArray[np.float64]:
-    """Strength rows in natural-log units to Elo rows: mean 1000, or the anchor at its rating."""
-    if anchor_id is None or anchor is None:
-        return ELO_PER_NAT * (strengths - strengths.mean(axis=1, keepdims=True)) + CENTER
-    return ELO_PER_NAT * (strengths - strengths[:, anchor_id : anchor_id + 1]) + anchor[1]
+    """Strength rows in natural-log units to Elo rows: 1000 for the mean, or the anchor at its rating.
 
-
-def _samples_to_elo(samples: NDArray[np.float64], anchor_id: int | None, anchor: tuple[str, float] | None
-                    ) -> NDArray[np.float64]:
-    """Bootstrap rows to the Elo scale without re-centring them: the bootstrap returns them in its own
-    gauge (see :func:`ratings.intervals.bootstrap_bradley_terry`), and a row may hold ``±inf`` or ``nan``."""
+    Rows are not re-centred: fits return strengths summing to zero, and bootstrap rows come in the
+    bootstrap's own gauge (see :func:`ratings.intervals.bootstrap_bradley_terry`), where a row may
+    hold ``±inf`` or ``nan``.
+    """
     if anchor_id is None or anchor is None:
-        return ELO_PER_NAT * samples + CENTER
+        return ELO_PER_NAT * strengths + CENTER
     with np.errstate(invalid="ignore"):
-        relative = samples - samples[:, anchor_id : anchor_id + 1]
+        relative = strengths - strengths[:, anchor_id : anchor_id + 1]
     relative[:, anchor_id] = 0.0
     return ELO_PER_NAT * relative + anchor[1]
 
@@ -277,7 +273,7 @@ def _intervals(model: FittedModel, ratings: NDArray[np.float64], ci: str, rounds
         return lower, upper, (extra_lo, extra_hi), no_bootstrap
     result = model.bootstrap(rounds, seed, workers, progress)
     samples = result.samples
-    lower, upper = percentile_intervals(_samples_to_elo(samples[:, :n], anchor_id, anchor))
+    lower, upper = percentile_intervals(_to_elo(samples[:, :n], anchor_id, anchor))
     if len(extras):
         extra_lo, extra_hi = percentile_intervals(samples[:, n:])
     else:
