@@ -9,16 +9,32 @@ of several runs in one process: aggregation, the exact fit, sandwich intervals, 
 (one and several threads), the whole leaderboard, and a naive baseline measured in the same run:
 a per-battle L-BFGS fit without aggregation (FastChat's approach, tolerance 1e-6) and per-battle
 bootstrap rounds. Peak memory is measured in a separate, untimed pass with ``tracemalloc``.
+
+``--targets`` times instead the shapes of LMArena's real leaderboard against the targets of
+docs/benchmarks.md (fit plus a 1000-round bootstrap): sparse arenas of 300 and 1,000 models with
+50,000 battles (:func:`ratings.simulation.simulate_arena`, 30% ties, 5% both bad), the Zipf shape
+above at 1,000 models and 50,000 battles, and 2,000,000 battles among 150 models. With
+``--peers PYTHON`` it also times, in the same run and on the same battles (written to a CSV), the
+peers' bootstraps through ``bench/peers.py`` under that interpreter: FastChat's
+``compute_bootstrap_bt`` (``--fastchat PATH`` to its ``rating_systems.py``) and arena-rank's, and
+reports ratios against ours at the same number of rounds::
+
+    OMP_NUM_THREADS=1 python -m bench.ratings --targets --peers /tmp/ar/bin/python \
+        --fastchat /tmp/fastchat/rating_systems.py
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import json
 import os
 import platform
 import resource
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -39,7 +55,8 @@ from ratings.data import Battles
 from ratings.elo import online_elo
 from ratings.intervals import bootstrap_bradley_terry, percentile_intervals, sandwich_bradley_terry
 from ratings.leaderboard import compute_leaderboard
-from ratings.outcomes import SCORE_A
+from ratings.outcomes import SCORE_A, TO_WINNER, Outcome
+from ratings.simulation import simulate_arena
 
 
 def simulate(n_battles: int, n_models: int, seed: int) -> tuple[Battles, NDArray[np.float64]]:
@@ -168,6 +185,90 @@ def baseline(args: argparse.Namespace, battles: Battles, exact: NDArray[np.float
     ]
 
 
+TARGET_CASES: tuple[tuple[str, str, int, int, float], ...] = (
+    # label, shape, models, battles, target seconds (fit + 1000-round bootstrap, 2 cores)
+    ("sparse arena, 300 models", "arena", 300, 50_000, 2.0),
+    ("sparse arena, 1,000 models", "arena", 1000, 50_000, 5.0),
+    ("Zipf popularity, 1,000 models", "zipf", 1000, 50_000, 5.0),
+    ("dense, 150 models", "zipf", 150, 2_000_000, 2.0),
+)
+
+
+def case_battles(shape: str, models: int, n_battles: int, seed: int) -> Battles:
+    if shape == "arena":
+        return simulate_arena(models, n_battles, seed, tie_rate=0.30, both_bad_rate=0.05).battles
+    return simulate(n_battles, models, seed)[0]
+
+
+def fit_and_bootstrap(battles: Battles, rounds: int, seed: int, workers: int) -> Callable[[], Any]:
+    """What the targets time: the leaderboard's fit and bootstrap (no online Elo), from the battles."""
+    return lambda: compute_leaderboard(battles, rounds=rounds, seed=seed, workers=workers, elo_k=None)
+
+
+def write_fastchat_csv(battles: Battles, path: Path) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["model_a", "model_b", "winner"])
+        names = battles.names
+        for a, b, o in zip(battles.model_a.tolist(), battles.model_b.tolist(), battles.outcome.tolist(), strict=True):
+            writer.writerow([names[a], names[b], TO_WINNER[Outcome(o)]])
+
+
+def run_peers(args: argparse.Namespace, battles: Battles) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "battles.csv"
+        write_fastchat_csv(battles, path)
+        command = [args.peers, str(Path(__file__).with_name("peers.py")), str(path), "--rounds", str(args.peer_rounds),
+                   "--arena-rank-rounds", str(args.arena_rank_rounds), "--workers", str(args.workers)]
+        if args.fastchat:
+            command += ["--fastchat", args.fastchat]
+        env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+        done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+        if done.returncode:
+            raise SystemExit(f"bench/peers.py failed:\n{done.stderr[-3000:]}")
+        result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        return result
+
+
+def targets(args: argparse.Namespace) -> list[str]:
+    lines = [f"| case | battles / models / pairs met | ours: fit + {args.rounds}-round bootstrap, {args.workers} threads, "
+             "median wall (min; CPU) | target |"]
+    lines.append("|---|---|---|---|")
+    peer_lines: list[str] = []
+    for label, shape, models, n_battles, target in TARGET_CASES:
+        battles = case_battles(shape, models, n_battles, args.seed)
+        pairs = aggregate(battles)
+        text, board = timed(fit_and_bootstrap(battles, args.rounds, args.seed, args.workers), args.repeats)
+        median = float(text.split(" ")[0])
+        verdict = "met" if median <= target else "**not met**"
+        lines.append(f"| {label} | {len(battles):,} / {models} / {pairs.n_pairs:,} | {text} | ≤ {target:g} s, {verdict} |")
+        meta = board.metadata
+        lines.append(f"|  | partial replicates {meta.bootstrap_partial}, unconverged {meta.bootstrap_unconverged}, "
+                     f"well posed {meta.well_posed} | | |")
+        if args.peers:
+            ours_peer = timed(fit_and_bootstrap(battles, args.peer_rounds, args.seed, args.workers), args.repeats)[0]
+            ours_ar = timed(fit_and_bootstrap(battles, args.arena_rank_rounds, args.seed, args.workers), args.repeats)[0]
+            peers = run_peers(args, battles)
+            peer_lines.append(_peer_row(label, "FastChat compute_bt + compute_bootstrap_bt", args.peer_rounds, ours_peer,
+                                        peers.get("fastchat")))
+            peer_lines.append(_peer_row(label, "arena-rank fit + bootstrap", args.arena_rank_rounds, ours_ar,
+                                        peers.get("arena_rank")))
+            versions = "; ".join(str(peers[k]["version"]) for k in ("fastchat", "arena_rank") if k in peers)
+            peer_lines.append(f"|  | versions: {versions}; pandas {peers.get('pandas')} | | | |")
+    if peer_lines:
+        lines += ["", "| case | peer | rounds | ours, median wall (min; CPU) | peer wall | ours / peer |",
+                  "|---|---|---|---|---|---|", *peer_lines]
+    return lines
+
+
+def _peer_row(label: str, peer: str, rounds: int, ours: str, result: dict[str, Any] | None) -> str:
+    if not result:
+        return f"| {label} | {peer} | {rounds} | {ours} | not run | |"
+    seconds = float(result["fit_s"]) + float(result["bootstrap_s"])
+    mine = float(ours.split(" ")[0])
+    return f"| {label} | {peer} | {rounds} | {ours} | {seconds:.2f} s | {mine / seconds:.3f}× |"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--battles", type=int, default=2_000_000)
@@ -177,7 +278,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--baseline-rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--targets", action="store_true", help="time the target cases of issue 10 instead")
+    parser.add_argument("--peers", help="Python with arena-rank (and pandas, tqdm) to time the peers with")
+    parser.add_argument("--fastchat", help="FastChat's rating_systems.py, for --peers")
+    parser.add_argument("--peer-rounds", type=int, default=100, help="bootstrap rounds for FastChat (and ours beside it)")
+    parser.add_argument("--arena-rank-rounds", type=int, default=10,
+                        help="bootstrap rounds for arena-rank, which compiles and fits each replicate on its own")
     args = parser.parse_args(argv)
+    if args.targets:
+        print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+              f"NumPy {np.__version__}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
+        print("\n".join(targets(args)))
+        return
     rows = run(args)
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
           f"NumPy {np.__version__}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")

@@ -196,17 +196,20 @@ def fit_bradley_terry_batch(pairs: PairCounts, totals: NDArray[np.float64], scor
         forcing = np.clip(np.sqrt(np.abs(grad).max(axis=0)), 1e-10, 0.1)
         step, used = solver.solve(grad, curvature, mask, forcing)
         cg_iterations = max(cg_iterations, used)
-        size = np.abs(step).max(axis=0)
-        r, grad, curvature, t_step = solver.line_search(r, step, grad, t, s, mask)
-        r_all[:, active] = r
-        keep = ~((size * t_step < tol) & (t_step == 1.0))
-        if not keep.any():
-            active = active[:0]
-            break
-        if not keep.all():
-            active, r, t, s = active[keep], r[:, keep], t[:, keep], s[:, keep]
+        # A replicate whose Newton step is already below ``tol`` takes it and stops: quadratic
+        # convergence leaves it far closer than ``tol`` to its optimum, so nothing is evaluated there.
+        done = np.abs(step).max(axis=0) < tol
+        if done.any():
+            r_all[:, active[done]] = r[:, done] - step[:, done]
+            keep = ~done
+            if not keep.any():
+                active = active[:0]
+                break
+            active, r, t, s, step = active[keep], r[:, keep], t[:, keep], s[:, keep], step[:, keep]
             grad, curvature = grad[:, keep], curvature[:, keep]
             mask = None if mask is None else mask[:, keep]
+        r, grad, curvature, _ = solver.line_search(r, step, grad, t, s, mask)
+        r_all[:, active] = r
     strengths = r_all.T
     if included is None:
         strengths = strengths - strengths.mean(axis=1, keepdims=True) + start.mean()
@@ -326,17 +329,26 @@ class _NewtonCG:
         direction = z.copy()
         rz = np.einsum("ij,ij->j", residual, z)
         open_ = (np.linalg.norm(residual, axis=0) > target) & (rz > 0)
+        # Columns still iterating: once under half of those held are open, the others are dropped
+        # (their solutions are final in ``x``) so that later iterations cost only what is open.
+        cols = np.arange(rhs.shape[1])
         used = 0
         for used in range(1, 4 * rhs.shape[0] + 50):
             if not open_.any():
                 used -= 1
                 break
+            if 2 * np.count_nonzero(open_) < len(cols):
+                cols, residual, direction, rz, target = (cols[open_], residual[:, open_], direction[:, open_],
+                                                         rz[open_], target[open_])
+                curvature, inverse_diagonal = curvature[:, open_], inverse_diagonal[:, open_]
+                mask = None if mask is None else mask[:, open_]
+                open_ = open_[open_]
             hd = hess(direction)
             curv = np.einsum("ij,ij->j", direction, hd)
             open_ &= curv > 0
             with np.errstate(divide="ignore", invalid="ignore"):
                 alpha = np.where(open_, rz / curv, 0.0)
-            x += alpha * direction
+            x[:, cols] += alpha * direction
             residual = project(residual - alpha * hd)
             open_ &= np.linalg.norm(residual, axis=0) > target
             z = precondition(residual)

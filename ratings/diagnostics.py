@@ -164,33 +164,56 @@ def replicate_structure(pairs: PairCounts, cells: NDArray[np.float64], *, safe_c
         return ReplicateStructure(included, above, below)
     present = np.concatenate([side > 0 for side in scoring(cells)], axis=1)
     present |= safe
-    # Edges sorted once by source (and by target for the reversed graph): each replicate's graph is
-    # then a selection, built straight into CSR form without sorting.
+    # All replicates at once: one graph whose nodes are (replicate, model), replicate k's model i
+    # being node k·n + i, with each replicate's present edges; no edge joins two replicates, so
+    # its strongly connected components are those of every replicate. Edges sorted once by
+    # source (and by target, for the reversed graph) make each CSR a selection, without sorting.
     by_source, by_target = np.argsort(sources, kind="stable"), np.argsort(targets, kind="stable")
-    forward_edges = (sources[by_source], targets[by_source])
-    reverse_edges = (targets[by_target], sources[by_target])
-    for k in range(rounds):
-        graph = _csr_selection(present[k, by_source], *forward_edges, n)
-        count, labels = connected_components(graph, directed=True, connection="strong")
-        if count == 1:
-            continue
-        main = labels == np.argmax(np.bincount(labels))
-        root = int(np.flatnonzero(main)[0])
-        reversed_graph = _csr_selection(present[k, by_target], *reverse_edges, n)
-        reached_from = np.zeros(n, dtype=bool)
-        reached_from[breadth_first_order(graph, root, directed=True, return_predecessors=False)] = True
-        reaching = np.zeros(n, dtype=bool)
-        reaching[breadth_first_order(reversed_graph, root, directed=True, return_predecessors=False)] = True
-        included[k] = main
-        above[k] = reaching & ~main
-        below[k] = reached_from & ~main
+    graph = _block_graph(present[:, by_source], sources[by_source], targets[by_source], n)
+    _, labels = connected_components(graph, directed=True, connection="strong")
+    node_size = np.bincount(labels)[labels].reshape(rounds, n)
+    root = np.argmax(node_size, axis=1)  # a node of the (first) largest group of each replicate
+    offsets = np.arange(rounds) * n
+    main = labels.reshape(rounds, n) == labels[offsets + root][:, None]
+    affected = ~main.all(axis=1)
+    if not affected.any():
+        return ReplicateStructure(included, above, below)
+    # Reachability from each replicate's main group, both ways, in one search each: a super-source
+    # (the extra last node) has an edge to every affected replicate's root.
+    roots = (offsets + root)[affected]
+    reversed_graph = _block_graph(present[:, by_target], targets[by_target], sources[by_target], n)
+    reached_from = _reached(graph, roots, rounds * n).reshape(rounds, n)
+    reaching = _reached(reversed_graph, roots, rounds * n).reshape(rounds, n)
+    included = main
+    above = reaching & ~main
+    below = reached_from & ~main
     return ReplicateStructure(included, above, below)
 
 
-def _csr_selection(keep: NDArray[np.bool_], rows: NDArray[np.int64], cols: NDArray[np.int64], n: int
-                   ) -> sparse.csr_array:
-    """The graph of the kept edges, given sorted by row."""
-    indptr = np.zeros(n + 1, dtype=np.int32)
-    np.cumsum(np.bincount(rows[keep], minlength=n), out=indptr[1:])
-    indices = cols[keep].astype(np.int32)
-    return sparse.csr_array((np.ones(len(indices)), indices, indptr), shape=(n, n))
+def _block_graph(keep: NDArray[np.bool_], rows: NDArray[np.int64], cols: NDArray[np.int64], n: int
+                 ) -> sparse.csr_array:
+    """One graph of all replicates' kept edges (``keep``: replicates × edges, edges sorted by row)."""
+    rounds, n_edges = keep.shape
+    offsets = (np.arange(rounds, dtype=np.int32) * n)[:, None]
+    indices = (offsets + cols.astype(np.int32))[keep]  # row-major: by replicate, then by row
+    # Edges per (replicate, row): differences of the running count at each row's last edge.
+    running = np.zeros((rounds, n_edges + 1), dtype=np.int32)
+    np.cumsum(keep, axis=1, dtype=np.int32, out=running[:, 1:])
+    row_end = np.searchsorted(rows, np.arange(n), side="right")
+    indptr = np.empty(rounds * n + 1, dtype=np.int32)
+    indptr[0] = 0
+    ends = running[:, row_end] + (np.cumsum(running[:, -1]) - running[:, -1])[:, None]
+    indptr[1:] = ends.ravel()
+    return sparse.csr_array((np.ones(len(indices)), indices, indptr), shape=(rounds * n, rounds * n))
+
+
+def _reached(graph: sparse.csr_array, roots: NDArray[np.int64], nodes: int) -> NDArray[np.bool_]:
+    """Which nodes are reachable from any of ``roots`` (the roots included)."""
+    source = nodes
+    extended = sparse.csr_array(
+        (np.r_[graph.data, np.ones(len(roots))], np.r_[graph.indices, roots],
+         np.r_[graph.indptr, graph.indptr[-1] + len(roots)]), shape=(nodes + 1, nodes + 1))
+    order = breadth_first_order(extended, source, directed=True, return_predecessors=False)
+    reached = np.zeros(nodes + 1, dtype=bool)
+    reached[order] = True
+    return reached[:nodes]

@@ -50,6 +50,8 @@ class BootstrapResult:
     unconverged: int = 0
     ridged: int = 0
     partial: int = 0
+    reference: NDArray[np.bool_] | None = None
+    """Bradley–Terry only: the models whose battle-weighted mean fixes each replicate's gauge."""
 
 
 def unbounded_replicates(pairs: PairCounts, cells: NDArray[np.float64]) -> NDArray[np.bool_]:
@@ -190,7 +192,32 @@ def bootstrap_bradley_terry(pairs: PairCounts, strengths: NDArray[np.float64], *
             samples[structure.below] = -np.inf
         return BootstrapResult(samples, len(fit.unconverged), 0, int(affected.sum()))
 
-    return _run_blocks(block, rounds, seed, workers, progress)
+    return centre_on_reference(_run_blocks(block, rounds, seed, workers, progress), pairs, strengths)
+
+
+def centre_on_reference(result: BootstrapResult, pairs: PairCounts, strengths: NDArray[np.float64]
+                        ) -> BootstrapResult:
+    """Shift each replicate so that its reference models' battle-weighted mean is the full fit's.
+
+    The reference models are those rated in every replicate; each counts as many times as it
+    played. Intervals are then for a model's rating relative to that weighted average: a model
+    left out of some replicates (unbounded there) has no say in it, and a model with few battles
+    little, so neither can drag anyone else's interval. Differences between models, and ratings
+    relative to an anchor model, are unchanged by the shift.
+    """
+    samples = result.samples
+    n = pairs.n_models
+    if not samples.size:
+        return result
+    played = np.bincount(pairs.first, pairs.counts.sum(axis=1), n) + np.bincount(pairs.second,
+                                                                                 pairs.counts.sum(axis=1), n)
+    reference = np.isfinite(samples[:, :n]).all(axis=0) & (played > 0)
+    if reference.any():
+        weight = played[reference] / played[reference].sum()
+        shift = (samples[:, :n][:, reference] - strengths[:n][reference]) @ weight
+        samples = samples.copy()
+        samples[:, :n] -= shift[:, None]
+    return BootstrapResult(samples, result.unconverged, result.ridged, result.partial, reference)
 
 
 def bootstrap_refit(pairs: PairCounts, refit: Refit, *, rounds: int = 1000, seed: int = 0, ridge: float = 0.0,
