@@ -221,11 +221,16 @@ ARENA_MAX_VOTES_PER_IP_PER_DAY = env_int("ARENA_MAX_VOTES_PER_IP_PER_DAY", 500, 
 ARENA_LONG_PROMPT_CHARS = env_int("ARENA_LONG_PROMPT_CHARS", 500, minimum=1)
 ARENA_CATEGORY_MIN_VOTES = env_int("ARENA_CATEGORY_MIN_VOTES", 200, minimum=1)
 ARENA_PROVISIONAL_VOTES = env_int("ARENA_PROVISIONAL_VOTES", 300, minimum=0)
+ARENA_LEADERBOARD_METHOD = env_str("ARENA_LEADERBOARD_METHOD", "bootstrap")  # a key of ratings.leaderboard.METHODS
+ARENA_STYLE_BOOTSTRAP_MAX_VOTES = env_int("ARENA_STYLE_BOOTSTRAP_MAX_VOTES", 10000, minimum=0)
+ARENA_SNAPSHOT_KEEP_HOURS = env_int("ARENA_SNAPSHOT_KEEP_HOURS", 48, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "leaderboard-refresh": {"task": "leaderboard.refresh", "schedule": ARENA_SNAPSHOT_INTERVAL_MINUTES * 60.0},
     # Settles answers whose worker is gone (see arena/reaper.py), so request handlers only read.
     "arena-answers-expire": {"task": "arena.answers_expire", "schedule": float(ARENA_EXPIRE_EVERY_SECONDS),
                              "options": {"expires": float(ARENA_EXPIRE_EVERY_SECONDS)}},
+    # Deletes superseded runs that were never published (leaderboard/retention.py).
+    "leaderboard-prune": {"task": "leaderboard.prune", "schedule": 3600.0},
 }
 
 LOGGING = {

@@ -27,12 +27,25 @@ MISSING = "#c9ccd3"
 
 @dataclass(frozen=True)
 class Interval:
-    """One model's rating and 95% interval, on the Elo scale; bounds are None when not computed."""
+    """One model's rating and 95% interval, on the Elo scale.
+
+    A bound is None when it was not computed, or when it is unbounded (−∞ or +∞: the model never
+    won, or never lost, in enough bootstrap replicates); an unbounded side is drawn to the edge of
+    the plot with an arrowhead.
+    """
 
     label: str
     rating: float
     lower: float | None
     upper: float | None
+    lower_unbounded: bool = False
+    upper_unbounded: bool = False
+
+    def ends(self, low: float, high: float) -> tuple[float, float] | None:
+        """The segment to draw within ``[low, high]``: an unbounded side runs to that edge; None if none."""
+        start = self.lower if self.lower is not None else (low if self.lower_unbounded else None)
+        end = self.upper if self.upper is not None else (high if self.upper_unbounded else None)
+        return None if start is None or end is None else (start, end)
 
 
 def _text(value: str) -> str:
@@ -101,9 +114,11 @@ def interval_plot(intervals: Sequence[Interval], *, chart_id: str, title: str, d
         y = top + ROW_HEIGHT * row + ROW_HEIGHT / 2
         parts.append(f'<g class="interval"><text x="{_num(left - 8)}" y="{_num(y + 4)}" text-anchor="end" '
                      f'fill="currentColor"><title>{_text(item.label)}</title>{_text(_short(item.label))}</text>')
-        if item.lower is not None and item.upper is not None:
-            parts.append(f'<line x1="{_num(x(item.lower))}" x2="{_num(x(item.upper))}" y1="{_num(y)}" y2="{_num(y)}" '
+        ends = item.ends(low, high)
+        if ends is not None:
+            parts.append(f'<line x1="{_num(x(ends[0]))}" x2="{_num(x(ends[1]))}" y1="{_num(y)}" y2="{_num(y)}" '
                          f'stroke="#2454d6" stroke-width="3" stroke-linecap="round"/>')
+            parts.extend(_arrows(item, x(ends[0]), x(ends[1]), y, 5.0))
         parts.append(f'<circle cx="{_num(x(item.rating))}" cy="{_num(y)}" r="4.5" fill="currentColor"/></g>')
     parts.append(f'<text x="{_num(left + plot_width / 2)}" y="{_num(height - 10)}" text-anchor="middle" '
                  f'fill="currentColor" font-weight="600">Rating (Elo scale): dot = estimate, bar = 95% interval</text>')
@@ -124,11 +139,23 @@ def interval_bar(item: Interval, *, domain: tuple[float, float], width: float = 
              f'width="{_num(width)}" height="{_num(height)}" viewBox="0 0 {_num(width)} {_num(height)}">'
              f'<line x1="0" x2="{_num(width)}" y1="{_num(height / 2)}" y2="{_num(height / 2)}" stroke="currentColor" '
              f'stroke-opacity="0.2"/>']
-    if item.lower is not None and item.upper is not None:
-        parts.append(f'<line x1="{_num(x(item.lower))}" x2="{_num(x(item.upper))}" y1="{_num(height / 2)}" '
+    ends = item.ends(low, high)
+    if ends is not None:
+        parts.append(f'<line x1="{_num(x(ends[0]))}" x2="{_num(x(ends[1]))}" y1="{_num(height / 2)}" '
                      f'y2="{_num(height / 2)}" stroke="#2454d6" stroke-width="4" stroke-linecap="round"/>')
+        parts.extend(_arrows(item, x(ends[0]), x(ends[1]), height / 2, 4.0))
     parts.append(f'<circle cx="{_num(x(item.rating))}" cy="{_num(height / 2)}" r="3.5" fill="currentColor"/></svg>')
     return "".join(parts)
+
+
+def _arrows(item: Interval, start: float, end: float, y: float, size: float) -> list[str]:
+    """Arrowheads on the unbounded ends of an interval's segment: it goes on beyond the plot."""
+    heads = []
+    for unbounded, tip, back in ((item.lower_unbounded, start, start + size), (item.upper_unbounded, end, end - size)):
+        if unbounded:
+            heads.append(f'<polygon class="unbounded" points="{_num(tip)},{_num(y)} {_num(back)},{_num(y - size)} '
+                         f'{_num(back)},{_num(y + size)}" fill="#2454d6"/>')
+    return heads
 
 
 def _mix(start: tuple[int, int, int], end: tuple[int, int, int], t: float) -> tuple[int, int, int]:

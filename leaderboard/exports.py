@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import io
 import json
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
@@ -53,13 +54,25 @@ def csv_line(cells: Iterable[Any]) -> str:
 
 
 def leaderboard_csv(snapshot: Snapshot) -> str:
-    """The snapshot's rows with the columns of ``python -m ratings --format csv``, plus organization and license."""
+    """The snapshot's rows with the columns of ``python -m ratings --format csv``, plus organization and license.
+
+    An unbounded interval side (stored as null with the row flag ``lower_unbounded`` or
+    ``upper_unbounded``) is written ``-inf`` or ``inf``, which spreadsheets and ``float()`` read back.
+    """
     models = models_public()
     lines = [csv_line(CSV_COLUMNS)]
     for row in snapshot.result["rows"]:
         about = models.get(row["model"], {})
-        lines.append(csv_line([row[c] for c in COLUMNS] + [about.get("organization", ""), about.get("license", "")]))
+        lines.append(csv_line([_cell(row, c) for c in COLUMNS] + [about.get("organization", ""),
+                                                                  about.get("license", "")]))
     return "".join(lines)
+
+
+def _cell(row: dict[str, Any], column: str) -> Any:
+    flags = row.get("flags", [])
+    if row.get(column) is None and column in ("lower", "upper") and f"{column}_unbounded" in flags:
+        return -math.inf if column == "lower" else math.inf
+    return row.get(column)
 
 
 def snapshot_summary(snapshot: Snapshot) -> dict[str, Any]:
@@ -71,7 +84,8 @@ def snapshot_summary(snapshot: Snapshot) -> dict[str, Any]:
         "vote_id_min": snapshot.vote_id_min, "vote_id_max": snapshot.vote_id_max, "excluded": snapshot.excluded,
         "filters": snapshot.filters, "method": snapshot.method, "ci_method": snapshot.ci_method,
         "rounds": snapshot.rounds, "seed": snapshot.seed, "code_version": snapshot.code_version,
-        "counts_hash": snapshot.counts_hash, "models": len(snapshot.result.get("rows", [])),
+        "counts_hash": snapshot.counts_hash, "published": snapshot.published,
+        "models": len(snapshot.result.get("rows", [])),
         "links": {"csv": reverse("leaderboard-snapshot-csv", args=args),
                   "json": reverse("leaderboard-snapshot-json", args=args),
                   "battles": reverse("leaderboard-snapshot-battles", args=args),

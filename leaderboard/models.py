@@ -6,17 +6,27 @@ from typing import Any
 from django.db import models
 from django.utils import timezone
 
+from arena.models import Battle
+
 
 class ImmutableError(Exception):
     pass
 
 
+class SnapshotQuerySet(models.QuerySet["Snapshot"]):
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise ImmutableError("snapshots are deleted only by leaderboard.retention.snapshot_prune, which keeps every "
+                             "snapshot that can be cited")
+
+
 class Snapshot(models.Model):
-    """One leaderboard view computed at one time; never changed after it is written.
+    """One leaderboard view computed at one time; its contents never change after it is written.
 
     It stores everything needed to recompute it exactly from an export: the vote id
     range, the rule set and filters, the method, rounds, seed, code version and a
-    hash of the aggregated counts.
+    hash of the aggregated counts. The one thing that changes is ``published``, once, from false to
+    true (see :mod:`leaderboard.retention`): a published snapshot is kept forever, an unpublished
+    one is pruned some time after a newer run has replaced it.
     """
 
     run = models.UUIDField(default=uuid.uuid4, db_index=True, help_text="Views computed together share a run.")
@@ -35,10 +45,19 @@ class Snapshot(models.Model):
     code_version = models.CharField(max_length=100)
     counts_hash = models.CharField(max_length=64, help_text="SHA-256 of the aggregated (pair, outcome) counts.")
     result = models.JSONField(help_text="The leaderboard: rows, metadata and matrices.")
+    published = models.BooleanField(
+        default=False, db_index=True,
+        help_text="Kept forever and offered as a stable link: the first run of each UTC day, and any run an admin "
+        "publishes. Other runs are deleted once a newer run has replaced them and they are older than "
+        "ARENA_SNAPSHOT_KEEP_HOURS.",
+    )
+
+    objects = SnapshotQuerySet.as_manager()
 
     class Meta:
         ordering = ["-computed_at", "id"]
         constraints = [models.UniqueConstraint(fields=["run", "view"], name="snapshot_unique_view_per_run")]
+        permissions = [("publish_snapshot", "Can publish snapshots (keep them forever)")]
 
     def __str__(self) -> str:
         return f"{self.title} at {self.computed_at:%Y-%m-%d %H:%M}"
@@ -49,4 +68,29 @@ class Snapshot(models.Model):
         super().save(*args, **kwargs)
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
-        raise ImmutableError("snapshots are immutable and are never deleted")
+        raise ImmutableError("snapshots are immutable; unpublished ones are pruned by "
+                             "leaderboard.retention.snapshot_prune, published ones are never deleted")
+
+
+class BattleStyle(models.Model):
+    """A voted battle's answer style counts, summed over its turns per side, for the style-controlled view.
+
+    Derived from the battle's answers (:func:`leaderboard.counting.battle_styles_fill`), which never
+    change once the battle has its vote, so each battle is summed once instead of at every refresh.
+    ``complete`` is false when an answer lacks style counts or a side has no answer; such battles are
+    left out of the style-controlled view. Safe to empty: the next refresh sums every battle again.
+    """
+
+    battle = models.OneToOneField(Battle, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    complete = models.BooleanField()
+    a_length = models.FloatField()
+    a_headers = models.FloatField()
+    a_lists = models.FloatField()
+    a_bold = models.FloatField()
+    b_length = models.FloatField()
+    b_headers = models.FloatField()
+    b_lists = models.FloatField()
+    b_bold = models.FloatField()
+
+    def __str__(self) -> str:
+        return f"Style of battle {self.battle_id}"

@@ -12,6 +12,12 @@ come from the settings named here and are stored with every snapshot:
 
 Failed battles never get a vote; each snapshot also reports how many there were
 (``failed_battle``). Votes on deprecated models count: a score is never retracted.
+
+The views are filters on one fact of the vote's battle each (:data:`FACTS`). Rules and facts are
+written twice: here in Python (:func:`judged`, :meth:`View.keep`: the reference, which the battle
+exports stream through) and in SQL (:mod:`leaderboard.counting`, which the refresh aggregates in
+the database; :data:`FACT_SQL`). ``tests/leaderboard/test_counting.py`` checks on randomised votes
+that the two agree vote for vote; a change to one is a change to both.
 """
 
 from __future__ import annotations
@@ -98,7 +104,11 @@ def judged(rows: Iterable[VoteRow], rules: Rules) -> Iterator[tuple[VoteRow, str
 
 
 def split_counted(rows: Iterable[VoteRow], rules: Rules) -> tuple[list[VoteRow], Counter[str]]:
-    """The votes that count (in vote order) and how many were left out, by reason (see :func:`judged`)."""
+    """The votes that count (in vote order) and how many were left out, by reason (see :func:`judged`).
+
+    Holds every counted vote in a list: the reference for the tests and the benchmark's old path,
+    not for the refresh, which counts in SQL (:mod:`leaderboard.counting`).
+    """
     counted: list[VoteRow] = []
     excluded: Counter[str] = Counter()
     for row, reason in judged(rows, rules):
@@ -109,30 +119,51 @@ def split_counted(rows: Iterable[VoteRow], rules: Rules) -> tuple[list[VoteRow],
     return counted, excluded
 
 
+#: The battle facts the views filter on, from a vote's row and the rules in force.
+FACTS: dict[str, Callable[[VoteRow, Rules], bool | str]] = {
+    "multi_turn": lambda row, rules: row.turn_count > 1,
+    "long_prompt": lambda row, rules: row.first_prompt_chars >= rules.long_prompt_chars,
+    "has_code": lambda row, rules: row.has_code,
+    "language": lambda row, rules: row.language,
+}
+#: The same facts in SQL, over the battle table aliased ``b``; ``%(long_prompt_chars)s`` is the rule's threshold.
+FACT_SQL: dict[str, str] = {
+    "multi_turn": "b.turn_count > 1",
+    "long_prompt": "b.first_prompt_chars >= %(long_prompt_chars)s",
+    "has_code": "b.has_code",
+    "language": "b.language",
+}
+#: First-prompt languages that get no view of their own.
+NO_LANGUAGE_VIEW = frozenset({"", "und"})
+
+
 @dataclass(frozen=True)
 class View:
+    """A leaderboard view: the counted votes whose battle has ``fact == value`` (every counted vote if no fact)."""
+
     key: str
     title: str
     description: str
-    keep: Callable[[VoteRow], bool]
+    rules: Rules
+    fact: str | None = None
+    value: bool | str = True
     style_control: bool = False
     always: bool = False  # shown whatever its vote count
+
+    def keep(self, row: VoteRow) -> bool:
+        return self.fact is None or FACTS[self.fact](row, self.rules) == self.value
 
 
 def views(languages: Iterable[str], rules: Rules) -> Iterator[View]:
     """Every view: overall and style-controlled, the categories, and one per language seen."""
     long_prompt = rules.long_prompt_chars
-    yield View("overall", "Overall", "Every counted vote.", lambda r: True, always=True)
+    yield View("overall", "Overall", "Every counted vote.", rules, always=True)
     yield View("style_control", "Style-controlled", "Every counted vote, controlling for answer length and "
-               "Markdown (headers, lists, bold).", lambda r: True, style_control=True, always=True)
-    yield View("multi_turn", "Multi-turn", "Battles with follow-up questions.", lambda r: r.turn_count > 1)
-    yield View("long_prompt", "Long prompts", f"First prompt of {long_prompt} characters or more.",
-               lambda r: r.first_prompt_chars >= long_prompt)
-    yield View("code", "Prompts with code", "First prompt contains code.", lambda r: r.has_code)
-    for language in sorted(set(languages) - {"", "und"}):
-        yield View(f"language:{language}", f"Language: {language}", f"First prompt in language {language!r}.",
-                   _language_is(language))
-
-
-def _language_is(language: str) -> Callable[[VoteRow], bool]:
-    return lambda row: row.language == language
+               "Markdown (headers, lists, bold).", rules, style_control=True, always=True)
+    yield View("multi_turn", "Multi-turn", "Battles with follow-up questions.", rules, "multi_turn")
+    yield View("long_prompt", "Long prompts", f"First prompt of {long_prompt} characters or more.", rules,
+               "long_prompt")
+    yield View("code", "Prompts with code", "First prompt contains code.", rules, "has_code")
+    for language in sorted(set(languages) - NO_LANGUAGE_VIEW):
+        yield View(f"language:{language}", f"Language: {language}", f"First prompt in language {language!r}.", rules,
+                   "language", language)

@@ -19,6 +19,11 @@ def snapshot_latest(view: str = "overall") -> Snapshot | None:
     return Snapshot.objects.filter(view=view).first()
 
 
+def snapshot_published_latest(view: str = "overall") -> Snapshot | None:
+    """The newest published snapshot of a view (kept forever; see leaderboard/retention.py), None if there is none."""
+    return Snapshot.objects.filter(view=view, published=True).first()
+
+
 def snapshot_latest_or_404(view: str) -> Snapshot:
     """The newest snapshot of a view, or NotFound saying why there is none."""
     if not VIEW_KEY.match(view):

@@ -1,4 +1,12 @@
-"""Computing leaderboard snapshots from the votes that count."""
+"""Computing leaderboard snapshots from the votes that count.
+
+The refresh (:func:`snapshot_refresh`) counts the votes in the database (:mod:`leaderboard.counting`)
+and hands the engine aggregated battles. The vote-by-vote functions here are the other path:
+:func:`vote_rows`, :func:`snapshot_rows` and :func:`answer_styles` are what the battle exports
+stream through; :func:`battles_from_rows` and :func:`view_rows` are kept only as the reference
+that the tests (``tests/leaderboard/test_counting.py``) and the old-path baseline of
+``bench/refresh.py`` hold the SQL path to, and no request or task calls them.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +15,29 @@ import logging
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
 
-from arena.models import Answer, ArenaModel, Battle, Vote
+import ratings.leaderboard as engine
+from arena.models import Answer, ArenaModel, Vote
 from ratings.aggregate import aggregate
 from ratings.data import Battles
-from ratings.leaderboard import compute_leaderboard
 from ratings.outcomes import FROM_ARENA
+from ratings.style import STYLE_FEATURES
 
+from . import counting
 from .models import Snapshot
-from .rules import Rules, View, VoteRow, judged, split_counted, views
+from .retention import first_of_day
+from .rules import Rules, View, VoteRow, judged, views
 from .selectors import snapshot_latest
 
 logger = logging.getLogger(__name__)
@@ -44,12 +58,6 @@ def vote_rows(*, up_to: int | None = None) -> Iterator[VoteRow]:
         yield VoteRow(*values)
 
 
-def counted_rows(rules: Rules, *, up_to: int | None = None) -> tuple[list[VoteRow], dict[str, int]]:
-    counted, excluded = split_counted(vote_rows(up_to=up_to), rules)
-    excluded["failed_battle"] = Battle.objects.filter(status=Battle.Status.FAILED).count()
-    return counted, dict(sorted(excluded.items()))
-
-
 def snapshot_view(snapshot: Snapshot, rules: Rules) -> View:
     """The view a snapshot was computed for, rebuilt from its stored rules."""
     languages = {snapshot.view.partition(":")[2]} if snapshot.view.startswith("language:") else set()
@@ -67,12 +75,16 @@ def snapshot_rows(snapshot: Snapshot) -> Iterator[VoteRow]:
 
 
 def view_rows(snapshot: Snapshot) -> list[VoteRow]:
-    """:func:`snapshot_rows` as a list."""
+    """:func:`snapshot_rows` as a list (the reference for tests: memory grows with the votes)."""
     return list(snapshot_rows(snapshot))
 
 
 def battles_from_rows(rows: list[VoteRow], names: dict[int, str], *, style: bool = False) -> Battles:
-    """The rows as integer arrays; model ids number the models in order of first appearance."""
+    """The rows as integer arrays; model ids number the models in order of first appearance.
+
+    The vote-by-vote way the refresh built a view's battles before it counted in SQL, kept only as
+    the reference the tests compare :mod:`leaderboard.counting` with (one Python object per vote).
+    """
     styles = answer_styles([r.battle_id for r in rows]) if style else {}
     if style:
         rows = [r for r in rows if r.battle_id in styles]
@@ -92,19 +104,28 @@ def battles_from_rows(rows: list[VoteRow], names: dict[int, str], *, style: bool
 
 
 def answer_styles(battle_ids: list[int]) -> dict[int, tuple[list[float], list[float]]]:
-    """Style counts summed over each battle's turns, per side; battles with an answer lacking them are left out."""
+    """Style counts summed over each battle's turns, per side.
+
+    Battles with an answer lacking them (style not a list of four numbers) or with no answer on a
+    side are left out; :func:`leaderboard.counting.battle_styles_fill` applies the same test in SQL.
+    """
     sums: dict[int, dict[str, list[float]]] = {}
     incomplete: set[int] = set()
     wanted = set(battle_ids)
     answers = Answer.objects.filter(turn__battle_id__in=wanted).values_list("turn__battle_id", "side", "style")
     for battle_id, side, style in answers.iterator(chunk_size=5000):
-        if not style or len(style) != 4:
+        if not _style_complete(style):
             incomplete.add(battle_id)
             continue
-        total = sums.setdefault(battle_id, {}).setdefault(side, [0.0] * 4)
+        total = sums.setdefault(battle_id, {}).setdefault(side, [0.0] * len(STYLE_FEATURES))
         for i, value in enumerate(style):
             total[i] += float(value)
     return {b: (s["a"], s["b"]) for b, s in sums.items() if b not in incomplete and {"a", "b"} <= s.keys()}
+
+
+def _style_complete(style: Any) -> bool:
+    return (isinstance(style, list) and len(style) == len(STYLE_FEATURES)
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in style))
 
 
 def counts_hash(battles: Battles) -> str:
@@ -136,54 +157,104 @@ def _installed() -> bool:
     return True
 
 
+def leaderboard_method() -> tuple[str, dict[str, str]]:
+    """The method preset of ``ARENA_LEADERBOARD_METHOD`` and its options for ``compute_leaderboard``."""
+    key = settings.ARENA_LEADERBOARD_METHOD
+    if key not in engine.METHODS:
+        raise ImproperlyConfigured(f"ARENA_LEADERBOARD_METHOD must be one of {', '.join(sorted(engine.METHODS))}; "
+                                   f"got {key!r}")
+    return key, dict(engine.METHODS[key])
+
+
 def snapshot_refresh(*, rounds: int | None = None, seed: int | None = None, force: bool = False,
                      progress: Progress | None = None) -> list[Snapshot]:
     """Compute every view with enough votes into one new run of immutable snapshots.
 
-    Returns nothing (and writes nothing) when there are no counted votes, or when nothing
-    changed since the latest run unless ``force``.
+    The votes are counted in the database (:mod:`leaderboard.counting`): memory holds the
+    (pair, outcome, battle facts) cells, and for the style-controlled view one compact row per
+    counted battle, never an object per vote. Returns nothing (and writes nothing) when there are no
+    counted votes, or when nothing changed since the latest run unless ``force``.
     """
     rules = Rules.from_settings()
-    counted, excluded = counted_rows(rules)
-    if not counted:
-        return []
-    latest = snapshot_latest("overall")
-    if not force and latest is not None and latest.vote_id_max == counted[-1].vote_id and latest.votes == len(counted):
-        return []
+    method, options = leaderboard_method()
+    with counting.consistent_reads():
+        counting.battle_styles_fill()
+        tally = counting.tally(rules)
+        if not tally.votes:
+            return []
+        latest = snapshot_latest("overall")
+        if not force and latest is not None and latest.vote_id_max == tally.last_vote and latest.votes == tally.votes:
+            return []
+        names = dict(ArenaModel.objects.values_list("pk", "name"))
+        style = counting.style_battles(rules, tally, names)
     rounds = settings.ARENA_SNAPSHOT_ROUNDS if rounds is None else rounds
     seed = settings.ARENA_SNAPSHOT_SEED if seed is None else seed
-    names = dict(ArenaModel.objects.values_list("pk", "name"))
+    overall = counting.view_battles(tally.cells, next(views((), rules)), names)
+    assert overall is not None  # there are counted votes
     run, now = uuid.uuid4(), timezone.now()
-    snapshots = []
-    for view in views({r.language for r in counted}, rules):
-        kept = [r for r in counted if view.keep(r)]
-        if not kept or (not view.always and len(kept) < rules.category_min_votes):
+    computed: dict[str, Snapshot] = {}
+    ordered = list(views(tally.languages, rules))
+    # The style-controlled view first, so that its per-battle arrays are freed before the other views are fitted.
+    for view in sorted(ordered, key=lambda v: not v.style_control):
+        if view.style_control:
+            found, style = style, None
+        else:
+            found = counting.view_battles(tally.cells, view, names)
+        if found is None or (not view.always and found.battles.n_battles < rules.category_min_votes):
             continue
-        snapshot = _snapshot_view(view, kept, names, rules, rounds=rounds, seed=seed, progress=progress)
-        if snapshot is not None:
-            snapshot.run, snapshot.computed_at, snapshot.excluded = run, now, excluded
-            snapshots.append(snapshot)
+        computing = Computing(view, rules, method, options, rounds, seed, progress)
+        snapshot = computing.snapshot(found, overall)
+        del found
+        snapshot.run, snapshot.computed_at, snapshot.excluded = run, now, tally.excluded
+        computed[view.key] = snapshot
+    snapshots = [computed[v.key] for v in ordered if v.key in computed]
     with transaction.atomic():
+        published = first_of_day(now)  # see leaderboard/retention.py
         for snapshot in snapshots:
+            snapshot.published = published
             snapshot.save()
     return snapshots
 
 
-def _snapshot_view(view: View, rows: list[VoteRow], names: dict[int, str], rules: Rules, *, rounds: int, seed: int,
-                   progress: Progress | None) -> Snapshot | None:
-    battles = battles_from_rows(rows, names, style=view.style_control)
-    if battles.n_battles == 0:
-        return None
-    report = (lambda done, total: progress(view.key, done, total)) if progress else None
-    board = compute_leaderboard(battles, ci="bootstrap", rounds=rounds, seed=seed, style_control=view.style_control,
-                                progress=report)
-    ids = [r.vote_id for r in rows]
-    return Snapshot(
-        view=view.key, title=view.title, vote_id_min=min(ids), vote_id_max=max(ids), votes=battles.n_battles,
-        filters={**rules.to_filters(), "view": view.key, "description": view.description,
-                 "style_control": view.style_control},
-        method=METHOD, ci_method="bootstrap", rounds=rounds, seed=seed, code_version=code_version(),
-        counts_hash=counts_hash(battles),
-        # The names as they were, by model id: a model renamed later keeps its old name in this snapshot's export.
-        result={**board.to_dict(), "model_names": {str(pk): names[pk] for r in rows for pk in (r.model_a, r.model_b)}},
-    )
+@dataclass(frozen=True)
+class Computing:
+    """How one view of a run is computed: the rules, the method preset and the bootstrap's rounds and seed."""
+
+    view: View
+    rules: Rules
+    method: str
+    options: dict[str, str]
+    rounds: int
+    seed: int
+    progress: Progress | None
+
+    def interval_method(self, votes: int) -> str:
+        """The preset's intervals, except sandwich for a style-controlled view too large to bootstrap per battle."""
+        ci = self.options["ci"]
+        if self.view.style_control and ci == "bootstrap" and votes > settings.ARENA_STYLE_BOOTSTRAP_MAX_VOTES:
+            return "sandwich"
+        return ci
+
+    def snapshot(self, found: counting.ViewBattles, overall: counting.ViewBattles) -> Snapshot:
+        battles, view = found.battles, self.view
+        ci = self.interval_method(battles.n_battles)
+        progress = self.progress
+        report = (lambda done, total: progress(view.key, done, total)) if progress else None
+        board = engine.compute_leaderboard(battles, ci=ci, reweight=self.options["reweight"], rounds=self.rounds,
+                                           seed=self.seed, style_control=view.style_control, progress=report,
+                                           elo_k=None)
+        filters: dict[str, Any] = {**self.rules.to_filters(), "view": view.key, "description": view.description,
+                                   "style_control": view.style_control, "leaderboard_method": self.method}
+        if ci != self.options["ci"]:
+            filters["style_bootstrap_max_votes"] = settings.ARENA_STYLE_BOOTSTRAP_MAX_VOTES
+        # The style-controlled view keeps every counted vote's id range and models, as it did vote by vote.
+        scope = overall if view.style_control else found
+        return Snapshot(
+            view=view.key, title=view.title, vote_id_min=scope.vote_id_min, vote_id_max=scope.vote_id_max,
+            votes=battles.n_battles, filters=filters, method=METHOD, ci_method=ci,
+            rounds=self.rounds if ci == "bootstrap" else 0, seed=self.seed, code_version=code_version(),
+            counts_hash=counts_hash(battles),
+            # The names as they were, by model id: a model renamed later keeps its old name in this snapshot's export.
+            result={**board.to_dict(), "model_names": dict(zip(map(str, scope.models), scope.battles.names,
+                                                                  strict=True))},
+        )

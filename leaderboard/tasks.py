@@ -1,4 +1,4 @@
-"""Recomputing the leaderboard: after every N counted votes and on a schedule."""
+"""Recomputing the leaderboard after every N counted votes and on a schedule; pruning superseded snapshots."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from django.core.cache import cache
 
 from arena.models import Vote
 
+from .retention import snapshot_prune
 from .selectors import snapshot_latest
 from .snapshots import snapshot_refresh
 
@@ -40,3 +41,11 @@ def leaderboard_vote_counted() -> None:
         since = since.filter(pk__gt=latest.vote_id_max)
     if since.count() >= settings.ARENA_SNAPSHOT_EVERY_VOTES:
         leaderboard_refresh()
+
+
+@shared_task(name="leaderboard.prune", ignore_result=True)
+def leaderboard_prune() -> None:
+    """Delete superseded, unpublished snapshots older than ARENA_SNAPSHOT_KEEP_HOURS (see leaderboard/retention.py)."""
+    pruned = snapshot_prune()
+    if pruned.snapshots:
+        logger.info("leaderboard pruned: %d run(s), %d snapshot(s)", pruned.runs, pruned.snapshots)

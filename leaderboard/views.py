@@ -19,11 +19,12 @@ from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET
 
+import ratings.leaderboard as engine
 from arena.models import ArenaModel
 
 from . import charts
 from .models import Snapshot
-from .selectors import snapshot_latest, snapshot_run_views
+from .selectors import snapshot_latest, snapshot_published_latest, snapshot_run_views
 
 HEATMAP_MODELS = 15  # beyond this a heatmap's numbers stop being readable
 METHODS = {"bradley_terry": "Bradley–Terry (maximum likelihood)"}
@@ -37,6 +38,8 @@ FLAGS = {
     "never_lost": "never lost a battle: its rating and upper bound are only a floor",
     "never_won": "never won a battle: its rating and lower bound are only a ceiling",
     "disconnected": "never compared, even indirectly, with the main group of models",
+    "lower_unbounded": "no lower bound: in enough bootstrap replicates it never won, so its rating fell without limit",
+    "upper_unbounded": "no upper bound: in enough bootstrap replicates it never lost, so its rating rose without limit",
 }
 STYLE_FEATURES = {"style_length": "Answer length", "style_headers": "Markdown headers", "style_lists": "Markdown lists",
                   "style_bold": "Bold text"}
@@ -53,6 +56,8 @@ class BoardRow:
     rating: float
     lower: float | None
     upper: float | None
+    lower_unbounded: bool
+    upper_unbounded: bool
     votes: int
     provisional: bool
     bar: SafeString
@@ -144,7 +149,11 @@ def _page(request: HttpRequest, snapshot: Snapshot, tabs: list[Tab], *, is_lates
         "heatmaps": _heatmaps(snapshot, shown),
         "excluded": [(EXCLUSIONS.get(k, k.replace("_", " ")), n) for k, n in snapshot.excluded.items() if n],
         "method": METHODS.get(snapshot.method, snapshot.method),
+        "method_description": engine.describe_method(snapshot.result.get("metadata", {})),
         "metadata": snapshot.result.get("metadata", {}),
+        "preset": snapshot.filters.get("leaderboard_method"),  # absent in snapshots older than the presets
+        "kept": None if snapshot.published else snapshot_published_latest(snapshot.view),
+        "keep_hours": settings.ARENA_SNAPSHOT_KEEP_HOURS,
         "parameters": [{**p, "label": STYLE_FEATURES.get(p["name"], p["name"])} for p in snapshot.result.get("parameters", [])],
     }
     return render(request, "leaderboard/page.html", context)
@@ -168,6 +177,8 @@ def board_rows(result: dict[str, Any], *, provisional_votes: int) -> list[BoardR
         found = models.get(row["model"]) or ArenaModel(name=row["model"])  # gone from the database: no metadata
         rows.append(BoardRow(
             rank=row["rank_ub"], model=row["model"], rating=row["rating"], lower=row["lower"], upper=row["upper"],
+            lower_unbounded=row["lower"] is None and "lower_unbounded" in row.get("flags", []),
+            upper_unbounded=row["upper"] is None and "upper_unbounded" in row.get("flags", []),
             organization=found.organization, license=found.license, link=_safe_link(found.link),
             deprecated=found.state == ArenaModel.State.DEPRECATED,
             votes=row["battles"], provisional=row["battles"] < provisional_votes,
@@ -183,13 +194,16 @@ def _safe_link(link: str) -> str:
 
 
 def _interval(row: dict[str, Any]) -> charts.Interval:
-    return charts.Interval(label=row["model"], rating=row["rating"], lower=row["lower"], upper=row["upper"])
+    flags = row.get("flags", [])
+    return charts.Interval(label=row["model"], rating=row["rating"], lower=row["lower"], upper=row["upper"],
+                           lower_unbounded="lower_unbounded" in flags, upper_unbounded="upper_unbounded" in flags)
 
 
 def _interval_chart(snapshot: Snapshot, rows: list[BoardRow]) -> SafeString:
     ordered = sorted(rows, key=lambda r: -r.rating)
     svg = charts.interval_plot(
-        [charts.Interval(r.model, r.rating, r.lower, r.upper) for r in ordered], chart_id="chart-intervals",
+        [charts.Interval(r.model, r.rating, r.lower, r.upper, r.lower_unbounded, r.upper_unbounded) for r in ordered],
+        chart_id="chart-intervals",
         title=f"Ratings with 95% intervals — {snapshot.title}",
         description=f"{len(ordered)} models from best to worst rated, each with its rating (dot) and 95% interval "
                     "(bar) on the Elo scale. The same numbers are in the Rating and 95% interval columns of the table.",

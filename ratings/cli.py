@@ -2,6 +2,10 @@
 
 Diagnostics (skipped records, notes about the data, the progress bar) go to standard error, so
 standard output holds only the table, CSV or JSON.
+
+``--method NAME`` picks a preset of :data:`ratings.leaderboard.METHODS` (the interval method and the
+reweighting); ``--ci`` and ``--reweight`` set them one by one. Given with ``--method``, they must
+agree with the preset, or the command stops with an error rather than guess which one was meant.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from ratings.data import Problem, load_battles
-from ratings.leaderboard import CI_METHODS, TIE_MODELS, Leaderboard, compute_leaderboard
+from ratings.leaderboard import CI_METHODS, METHODS, TIE_MODELS, Leaderboard, compute_leaderboard
+from ratings.lmarena import MIN_PAIR_COUNT, REWEIGHTS
 from ratings.progress import ProgressBar
 
 COLUMNS = ("model", "rating", "lower", "upper", "rank_ub", "battles", "wins", "losses", "ties")
@@ -32,7 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("battles_file", help="battle file: .json, .jsonl or .csv")
     parser.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
     parser.add_argument("-o", "--output", help="write to this file instead of standard output")
-    parser.add_argument("--ci", choices=CI_METHODS, default="bootstrap", help="confidence interval method")
+    parser.add_argument("--method", choices=tuple(METHODS),
+                        help="a method preset: bootstrap (the default: --ci bootstrap --reweight none) or lmarena "
+                        "(LMArena's method since July 2025: --ci sandwich --reweight pairs)")
+    parser.add_argument("--ci", choices=CI_METHODS, default=None,
+                        help="confidence interval method (default bootstrap, or the --method preset's)")
+    parser.add_argument("--reweight", choices=REWEIGHTS, default=None,
+                        help=f"none: every battle weighs the same (default); pairs: each battle weighted by "
+                        f"1/max(battles of its pair, {MIN_PAIR_COUNT}), as LMArena does")
     parser.add_argument("--rounds", type=int, default=1000, help="bootstrap rounds (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     parser.add_argument("--anchor", metavar="MODEL=RATING", type=_anchor,
@@ -53,6 +65,11 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
     err = stderr or sys.stderr
     args = build_parser().parse_args(argv)
     try:
+        ci, reweight = resolve_method(args.method, args.ci, args.reweight)
+    except ValueError as error:
+        print(f"error: {error}", file=err)
+        return 1
+    try:
         battles, problems = load_battles(args.battles_file)
     except (OSError, ValueError) as error:
         print(f"error: {args.battles_file}: {error}", file=err)
@@ -61,10 +78,10 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
     if len(battles) == 0:
         print("error: no usable battles", file=err)
         return 1
-    show_progress = not args.no_progress and err.isatty() and args.ci == "bootstrap"
+    show_progress = not args.no_progress and err.isatty() and ci == "bootstrap"
     try:
         board = compute_leaderboard(
-            battles, ci=args.ci, rounds=args.rounds, seed=args.seed, anchor=args.anchor, tie_model=args.tie_model,
+            battles, ci=ci, reweight=reweight, rounds=args.rounds, seed=args.seed, anchor=args.anchor, tie_model=args.tie_model,
             min_battles=args.min_battles, style_control=args.style_control, workers=args.workers,
             progress=ProgressBar(err, "bootstrap") if show_progress else None,
         )
@@ -83,6 +100,28 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
     else:
         out.write(text)
     return 0
+
+
+def resolve_method(method: str | None, ci: str | None, reweight: str | None) -> tuple[str, str]:
+    """The interval method and the reweighting from ``--method``, ``--ci`` and ``--reweight``.
+
+    Without ``--method`` each option takes its value or its default (``bootstrap``, ``none``).
+    With it, the preset decides; ``--ci`` or ``--reweight`` given as well must say the same
+    (``ValueError`` otherwise).
+    """
+    if method is None:
+        return ci or METHODS["bootstrap"]["ci"], reweight or METHODS["bootstrap"]["reweight"]
+    preset = METHODS[method]
+    for option, given in (("ci", ci), ("reweight", reweight)):
+        if given is not None and given != preset[option]:
+            raise ValueError(f"--method {method} means --ci {preset['ci']} --reweight {preset['reweight']}; "
+                             f"it conflicts with --{option} {given} (drop one of them)")
+    return preset["ci"], preset["reweight"]
+
+
+def method_name(ci: str, reweight: str) -> str | None:
+    """The preset of :data:`ratings.leaderboard.METHODS` with this interval method and reweighting, if any."""
+    return next((name for name, preset in METHODS.items() if preset == {"ci": ci, "reweight": reweight}), None)
 
 
 def render(board: Leaderboard, output_format: str) -> str:
@@ -110,10 +149,15 @@ def _table(board: Leaderboard) -> str:
                      f"{row.wins:>6}  {row.losses:>6}  {row.ties:>6}  {','.join(row.flags)}".rstrip())
     meta = board.metadata
     summary = f"{meta.n_battles} battles, {meta.n_models} models; Bradley–Terry ({meta.tie_model} ties)"
+    lmarena = method_name(meta.ci, meta.reweight) == "lmarena"
+    if lmarena:
+        summary += ", LMArena's method (--method lmarena)"
     if meta.ci == "bootstrap":
         summary += f", {meta.rounds}-round bootstrap, seed {meta.seed}"
     elif meta.ci == "sandwich":
         summary += ", sandwich intervals"
+    if meta.reweight == "pairs":
+        summary += f", battles weighted by 1/max(pair count, {MIN_PAIR_COUNT})"
     lines.append(summary)
     lines.extend(f"{p.name} = {p.value:.4f} [{p.lower:.4f}, {p.upper:.4f}]" for p in board.parameters)
     return "\n".join(lines) + "\n"

@@ -28,8 +28,9 @@ BLOCK = 50
 DRAW_BATTLES_PER_CELL = 8
 """Up to this many battles per observed cell, replicates draw battles; above, Poisson counts."""
 REPLICATE_TOL = 1e-6
-"""A replicate's fit stops after a full Newton step below this, in natural-log units (under 2e-4 Elo
-points; Newton's convergence being quadratic, what remains after it is far smaller)."""
+"""A replicate's fit stops once its Newton step is below this, in natural-log units (under 2e-4 Elo
+points), taking that last step; Newton's convergence being quadratic, what remains after it is far
+smaller."""
 AT_RISK = 40
 Z_95 = 1.959963984540054
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -27,12 +28,30 @@ from ratings.intervals import (
     percentile_intervals,
     rank_upper_bound,
 )
+from ratings.lmarena import (
+    MIN_PAIR_COUNT,
+    check_reweight,
+    hessian_regularisation,
+    reweight_battles,
+    sandwich_lmarena,
+)
 from ratings.matrices import battle_count_matrix, predicted_win_rate_matrix, win_rate_matrix
 from ratings.models import FittedModel, fit_model
 
 CI_METHODS = ("bootstrap", "sandwich", "none")
 TIE_MODELS = ("half", "davidson")
 CENTER = 1000.0
+
+METHODS: dict[str, dict[str, str]] = {
+    "bootstrap": {"ci": "bootstrap", "reweight": "none"},
+    "lmarena": {"ci": "sandwich", "reweight": "pairs"},
+}
+"""Named method presets: options of :func:`compute_leaderboard` (``python -m ratings --method NAME``).
+
+``bootstrap``: percentile intervals from bootstrap rounds, every battle weighing the same (this
+engine's default). ``lmarena``: LMArena's method since July 2025, as its engine arena-rank computes
+it: sandwich intervals, each battle weighted by 1/max(battles of its pair, 50).
+"""
 
 
 @dataclass(frozen=True)
@@ -83,6 +102,7 @@ class Metadata:
     bootstrap_unconverged: int = 0
     bootstrap_ridged: int = 0
     bootstrap_partial: int = 0
+    reweight: str = "none"
     scale: str = "Elo: 400 points per factor of 10 in odds"
 
 
@@ -119,7 +139,7 @@ def compute_leaderboard(battles: Battles, *, ci: str = "bootstrap", rounds: int 
                         anchor: tuple[str, float] | None = None, tie_model: str = "half", min_battles: int = 0,
                         style_control: bool = False, progress: Progress | None = None,
                         ridge: float | None = None, workers: int | None = None,
-                        elo_k: float | None = 4.0) -> Leaderboard:
+                        elo_k: float | None = 4.0, reweight: str = "none") -> Leaderboard:
     """Compute the Bradley–Terry leaderboard with confidence intervals.
 
     Parameters
@@ -148,21 +168,33 @@ def compute_leaderboard(battles: Battles, *, ci: str = "bootstrap", rounds: int 
         Bootstrap threads (results do not depend on it); default ``min(4, cpu_count)``.
     elo_k
         K of the online Elo column, or ``None`` to skip it.
+    reweight
+        ``"none"`` (every battle weighs the same) or ``"pairs"``: each battle weighted by
+        ``1 / max(battles of its pair, 50)``, times any weight it carries, as LMArena's arena-rank
+        does (:mod:`ratings.lmarena`). The fit is the exact weighted fit; the bootstrap resamples
+        battles, which keep their weights; the sandwich (ties as half) regularises the Hessian as
+        arena-rank does. With the Davidson model or style control the same weights enter their
+        weighted likelihoods and intervals. :data:`METHODS` names the usual combinations.
 
     Returns
     -------
     Leaderboard
     """
     _check_options(ci, tie_model, style_control, battles, rounds)
+    check_reweight(reweight)
     kept, dropped = _drop_rare_models(battles, min_battles)
     if kept.n_battles == 0:
         raise ValueError("no battles left to rate" + (f" with at least {min_battles} per model" if min_battles else ""))
     if anchor is not None and anchor[0] not in kept.names:
         raise ValueError(f"anchor model {anchor[0]!r} is not on the leaderboard")
+    # A pair's battles are all kept or all dropped, so weighting after dropping gives the same weights.
+    kept = reweight_battles(kept, reweight)
     pairs = aggregate(kept)
     health = check_well_posed(pairs, kept.names)
     ridge_used = ridge if ridge is not None else (0.0 if health.well_posed else DEFAULT_RIDGE)
     model = fit_model(kept, pairs, tie_model=tie_model, style_control=style_control, ridge=ridge_used)
+    if reweight != "none" and tie_model == "half" and not style_control:
+        model = _with_lmarena_sandwich(model, pairs, hessian_regularisation(kept), ridge_used)
     anchor_id = None if anchor is None else kept.names.index(anchor[0])
     ratings = _to_elo(model.strengths[None, :], anchor_id, anchor)[0]
     lower, upper, extra_bounds, boot = _intervals(
@@ -174,7 +206,7 @@ def compute_leaderboard(battles: Battles, *, ci: str = "bootstrap", rounds: int 
         rounds=rounds if ci == "bootstrap" else 0, seed=seed, anchor=anchor, min_battles=min_battles,
         style_control=style_control, n_battles=kept.n_battles, n_models=kept.n_models, ridge=ridge_used,
         well_posed=health.well_posed, notes=notes, dropped_models=dropped, bootstrap_unconverged=boot.unconverged,
-        bootstrap_ridged=boot.ridged, bootstrap_partial=boot.partial,
+        bootstrap_ridged=boot.ridged, bootstrap_partial=boot.partial, reweight=reweight,
     )
     parameters = [Parameter(name, float(v), float(lo), float(hi))
                   for name, v, lo, hi in zip(model.extra_names, model.extra_values, *extra_bounds, strict=True)]
@@ -185,6 +217,35 @@ def compute_leaderboard(battles: Battles, *, ci: str = "bootstrap", rounds: int 
         decisive_win_rates=win_rate_matrix(pairs, ties="exclude"),
         predicted_win_rates=predicted_win_rate_matrix(ratings),
     )
+
+
+def _with_lmarena_sandwich(model: FittedModel, pairs: PairCounts, hessian_reg: float, ridge: float) -> FittedModel:
+    strengths = model.strengths
+    return replace(model, sandwich=lambda: sandwich_lmarena(pairs, strengths, hessian_reg, ridge))
+
+
+def describe_method(metadata: Mapping[str, Any]) -> str:
+    """One or two plain sentences saying how a leaderboard's intervals were computed, for the page.
+
+    ``metadata`` is a leaderboard's metadata as stored (``Leaderboard.to_dict()["metadata"]``);
+    keys missing from older snapshots take their old meaning (``reweight`` ``"none"``).
+    """
+    ci = metadata.get("ci") or "bootstrap"
+    reweight = metadata.get("reweight") or "none"
+    weighting = f"battles weighted by 1/max(pair count, {MIN_PAIR_COUNT})"
+    if ci == "bootstrap":
+        rounds = metadata.get("rounds")
+        text = f"95% intervals from {rounds} bootstrap rounds" if rounds else "95% bootstrap intervals"
+        text += " (percentiles of refits on battles resampled with replacement)"
+        return text + (f", {weighting}, each resampled battle keeping its weight." if reweight == "pairs"
+                       else ", every battle weighing the same.")
+    if ci == "sandwich":
+        if reweight == "pairs":
+            return f"95% sandwich (CLT) intervals, {weighting} as LMArena has done since July 2025."
+        return "95% sandwich (CLT) intervals, every battle weighing the same."
+    if ci == "none":
+        return "No confidence intervals were computed" + (f"; {weighting}." if reweight == "pairs" else ".")
+    return f"Intervals by {ci}" + (f", {weighting}." if reweight == "pairs" else ".")
 
 
 def _notes_and_elo(kept: Battles, health: WellPosedness, ridge: float, boot: BootstrapResult,

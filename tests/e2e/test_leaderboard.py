@@ -69,7 +69,7 @@ def test_a_visitor_reads_the_ranking_with_intervals_metadata_and_charts(page: Pa
     expect(counts.get_by_role("rowheader", name=HOSTILE, exact=True)).to_be_visible()
 
     expect(page.get_by_text("150 votes counted in this view")).to_be_visible()
-    expect(page.get_by_text(re.compile(r"Bradley–Terry .*bootstrap over 50 rounds"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Bradley–Terry .*95% intervals from 50 bootstrap rounds"))).to_be_visible()
 
 
 def test_column_headers_sort_the_table_in_place(page: Page, seeded: Arena) -> None:

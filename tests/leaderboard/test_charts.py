@@ -115,3 +115,17 @@ def test_axis_ticks_are_round_numbers_covering_the_range() -> None:
     assert nice_ticks(903, 1107) == [950, 1000, 1050, 1100]
     assert nice_ticks(0, 1, 4) == [0, 0.5, 1]
     assert nice_ticks(1000, 1000) == [1000]
+
+
+def test_an_unbounded_side_runs_to_the_edge_of_the_plot_with_an_arrowhead() -> None:
+    root = plot(Interval("Bounded", 1000, 950, 1050), Interval("Unbeaten", 1200, 1150, None, upper_unbounded=True),
+                Interval("Winless", 800, None, 850, lower_unbounded=True))
+    bars = [line for line in root.iter(f"{SVG}line") if line.get("stroke-width") == "3"]
+    assert len(bars) == 3
+    edges = [(float(b.get("x1", 0)), float(b.get("x2", 0))) for b in bars]
+    right = max(x2 for _, x2 in edges)
+    left = min(x1 for x1, _ in edges)
+    assert edges[1][1] == right and edges[2][0] == left  # to the plot's edges
+    assert len([p for p in root.iter(f"{SVG}polygon") if p.get("class") == "unbounded"]) == 2
+    bar = parse(interval_bar(Interval("Unbeaten", 1200, 1150, None, upper_unbounded=True), domain=(900, 1300)))
+    assert len(list(bar.iter(f"{SVG}polygon"))) == 1

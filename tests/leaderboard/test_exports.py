@@ -196,3 +196,20 @@ def test_a_snapshots_battles_keep_the_model_names_it_was_computed_with(client) -
     assert {r["model_a"] for r in old} | {r["model_b"] for r in old} == {"Strong", "Weak", "Middle"}
     now = lines_of(client.get("/exports/battles.jsonl"))
     assert "Strong v2" in {r["model_a"] for r in now} | {r["model_b"] for r in now}  # the live export: today's name
+
+
+def test_unbounded_interval_sides_are_infinite_in_the_csv_and_null_with_their_flag_in_the_json(client) -> None:
+    from leaderboard.models import Snapshot
+    from tests.leaderboard.test_page import snapshot_of
+
+    snapshot = snapshot_of({"Unbeaten": (1400, 30), "Winless": (600, 30)},
+                           flags={"Unbeaten": ["upper_unbounded"], "Winless": ["lower_unbounded"]})
+    rows = snapshot.result["rows"]
+    rows[0]["upper"], rows[1]["lower"] = None, None
+    Snapshot.objects.filter(pk=snapshot.pk).update(result=snapshot.result)
+    served = list(csv.DictReader(io.StringIO(client.get(f"/leaderboard/snapshots/{snapshot.pk}.csv").content.decode())))
+    assert (served[0]["upper"], served[1]["lower"]) == ("inf", "-inf")
+    assert float(served[0]["upper"]) == float("inf") and float(served[0]["lower"]) == rows[0]["lower"]
+    data = client.get(f"/leaderboard/snapshots/{snapshot.pk}.json").json()
+    assert data["rows"][0]["upper"] is None and "upper_unbounded" in data["rows"][0]["flags"]
+    assert client.get(f"/api/v1/snapshots/{snapshot.pk}").status_code == 200

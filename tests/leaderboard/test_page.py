@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from html import unescape
+from html import escape, unescape
 from typing import Any
 
 import pytest
@@ -11,6 +11,7 @@ from django.test import Client, override_settings
 from arena.models import ArenaModel
 from leaderboard.models import Snapshot
 from leaderboard.snapshots import snapshot_refresh
+from ratings.leaderboard import describe_method
 from tests.factories import model
 from tests.leaderboard.test_snapshots import play
 
@@ -151,7 +152,7 @@ def test_the_page_states_when_and_how_the_snapshot_was_computed_and_what_was_lef
     computed = Snapshot.objects.get().computed_at
     assert f"{computed:%Y-%m-%d %H:%M} UTC" in html
     assert "321 votes counted in this view" in html
-    assert "Bradley–Terry (maximum likelihood); 95% intervals by bootstrap over 250 rounds" in html
+    assert "Bradley–Terry (maximum likelihood). " + escape(describe_method({"notes": []})) in html
     assert "<dt>Seed</dt><dd>42</dd>" in html and "<code>0.1.0+deadbeef</code>" in html
     assert "3 cast too soon to have read both answers; 2 battles that failed" in html
     assert "daily cap" not in html  # a reason with no votes is not listed
@@ -231,3 +232,17 @@ def test_the_page_links_to_its_downloads_and_says_how_to_reproduce_it(client) ->
         assert f'href="{url}"' in page
         assert client.get(url).status_code == 200
     assert "python -m ratings battles.jsonl --rounds 20 --seed 4" in page
+
+
+def test_unbounded_interval_sides_show_as_infinity_in_the_table_and_run_off_the_charts(client: Client) -> None:
+    snapshot = snapshot_of({"Unbeaten": (1400, 30), "Middle": (1000, 30), "Winless": (600, 30)},
+                           flags={"Unbeaten": ["never_lost", "upper_unbounded"], "Winless": ["lower_unbounded"]})
+    rows = snapshot.result["rows"]
+    rows[0]["upper"], rows[2]["lower"] = None, None
+    Snapshot.objects.filter(pk=snapshot.pk).update(result=snapshot.result)
+    html = page(client)
+    unbeaten, winless = (html.split(f'data-value="{name}"', 1)[1].split("</tr>", 1)[0] for name in ("Unbeaten", "Winless"))
+    assert f"{rows[0]['lower']:.0f}–<span title=\"unbounded above\">+∞</span>" in unbeaten
+    assert "<span title=\"unbounded below\">−∞</span>–" in winless and "upper unbounded" in unbeaten
+    assert html.count('class="unbounded"') == 4  # an arrowhead in the table's bar and in the interval plot, each
+    assert "not computed" not in html

@@ -3,12 +3,14 @@ from __future__ import annotations
 import itertools
 import json
 import random
+from html import escape
 from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.test import override_settings
 
+import ratings.leaderboard as engine
 from arena.models import ArenaModel, Battle
 from leaderboard.models import ImmutableError, Snapshot
 from leaderboard.snapshots import battles_from_rows, snapshot_refresh, view_rows
@@ -57,7 +59,8 @@ def test_a_snapshot_can_be_recomputed_exactly_from_what_it_stores() -> None:
     play(60)
     snapshot = next(s for s in snapshot_refresh(rounds=30, seed=3) if s.view == "overall")
     names = dict(ArenaModel.objects.values_list("pk", "name"))
-    again = compute_leaderboard(battles_from_rows(view_rows(snapshot), names), rounds=snapshot.rounds, seed=snapshot.seed)
+    again = compute_leaderboard(battles_from_rows(view_rows(snapshot), names), rounds=snapshot.rounds, seed=snapshot.seed,
+                                elo_k=None)
     assert again.to_dict()["rows"] == snapshot.result["rows"]
 
 
@@ -133,3 +136,57 @@ def test_the_command_refreshes_and_the_cli_gives_the_same_numbers(tmp_path, caps
     board = compute_leaderboard(battles, rounds=snapshot.rounds, seed=snapshot.seed)
     assert [(r.model, round(r.rating, 9)) for r in board.rows] == [
         (r["model"], round(r["rating"], 9)) for r in snapshot.result["rows"]]
+
+
+def test_the_method_setting_must_name_a_preset() -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    play(10)
+    with override_settings(ARENA_LEADERBOARD_METHOD="elo"), pytest.raises(ImproperlyConfigured, match="must be one of"):
+        snapshot_refresh(rounds=5)
+
+
+def test_a_snapshot_records_its_method_preset_and_carries_no_online_elo() -> None:
+    play(40)
+    overall = next(s for s in snapshot_refresh(rounds=10) if s.view == "overall")
+    assert overall.filters["leaderboard_method"] == "bootstrap" and overall.ci_method == "bootstrap"
+    assert all(r["online_elo"] is None for r in overall.result["rows"])
+    assert not any("online Elo" in note for note in overall.result["metadata"]["notes"])
+
+
+@pytest.mark.skipif("lmarena" not in getattr(engine, "METHODS", {}), reason="the engine's lmarena preset is not in yet")
+def test_the_lmarena_preset_gives_sandwich_intervals_and_says_so(client) -> None:
+    play(60)
+    with override_settings(ARENA_LEADERBOARD_METHOD="lmarena"):
+        overall = next(s for s in snapshot_refresh(rounds=10) if s.view == "overall")
+    assert overall.ci_method == "sandwich" and overall.rounds == 0 and overall.filters["leaderboard_method"] == "lmarena"
+    html = client.get("/leaderboard").content.decode()
+    assert escape(engine.describe_method(overall.result["metadata"])) in html
+    assert "python -m ratings battles.jsonl --method lmarena</code>" in html
+
+
+def test_a_style_controlled_view_too_large_to_bootstrap_gets_sandwich_intervals_and_the_page_says_why(client) -> None:
+    strong, weak = model("Verbose"), model("Terse")
+    rng = random.Random(5)
+    for i in range(40):
+        long, short = [rng.randint(300, 500), 2, 5, 3], [rng.randint(20, 60), 0, 0, 0]
+        a, b, style = (strong, weak, (long, short)) if i % 2 else (weak, strong, (short, long))
+        battle_voted(a, b, "a" if rng.random() < 0.7 else "b", style=style, ip_hash=f"ip-{i}")
+    with override_settings(ARENA_STYLE_BOOTSTRAP_MAX_VOTES=39):
+        snapshots = {s.view: s for s in snapshot_refresh(rounds=10)}
+    style_view, overall = snapshots["style_control"], snapshots["overall"]
+    assert (style_view.ci_method, style_view.rounds, style_view.filters["style_bootstrap_max_votes"]) == ("sandwich", 0, 39)
+    assert overall.ci_method == "bootstrap" and "style_bootstrap_max_votes" not in overall.filters
+    html = client.get("/leaderboard?view=style_control").content.decode()
+    assert "Sandwich intervals rather than the bootstrap: this view has more than 39 votes" in html
+    assert "python -m ratings battles.jsonl --ci sandwich --style-control" in html
+    with override_settings(ARENA_STYLE_BOOTSTRAP_MAX_VOTES=40):
+        assert next(s for s in snapshot_refresh(rounds=10, force=True) if s.view == "style_control").ci_method == "bootstrap"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refresh_outside_a_transaction_reads_every_query_from_one_snapshot_of_the_votes() -> None:
+    # On PostgreSQL this runs the refresh's own REPEATABLE READ transaction (tests otherwise run inside one).
+    play(30)
+    overall = next(s for s in snapshot_refresh(rounds=5) if s.view == "overall")
+    assert overall.votes == 30 and Snapshot.objects.filter(run=overall.run).count() == 2

@@ -95,3 +95,46 @@ def test_ill_posed_data_is_explained_on_standard_error(tmp_path):
     assert "note: alpha never lost or tied" in err
     assert "note: ridge prior" in err
     assert "never_lost" in out
+
+
+def test_method_lmarena_gives_sandwich_intervals_with_pair_weights_and_says_so(battle_file):
+    status, out, _ = run([battle_file, "--method", "lmarena"])
+    assert status == 0
+    summary = out.splitlines()[-1]
+    assert "LMArena's method (--method lmarena), sandwich intervals, battles weighted by 1/max(pair count, 50)" in summary
+    status, out, _ = run([battle_file, "--method", "lmarena", "--format", "json"])
+    metadata = json.loads(out)["metadata"]
+    assert status == 0 and metadata["ci"] == "sandwich" and metadata["reweight"] == "pairs" and metadata["rounds"] == 0
+    # The preset is exactly its two options, and naming them again agrees with it.
+    preset = run([battle_file, "--method", "lmarena", "--format", "csv"])
+    assert preset == run([battle_file, "--ci", "sandwich", "--reweight", "pairs", "--format", "csv"])
+    assert preset == run([battle_file, "--method", "lmarena", "--ci", "sandwich", "--format", "csv"])
+    plain = run([battle_file, "--ci", "sandwich", "--format", "csv"])
+    assert plain[0] == 0 and plain[1] != preset[1]
+
+
+def test_method_bootstrap_is_the_default(battle_file):
+    default = run([battle_file, "--rounds", "30", "--format", "csv"])
+    assert default == run([battle_file, "--method", "bootstrap", "--rounds", "30", "--format", "csv"])
+    status, out, _ = run([battle_file, "--rounds", "30", "--reweight", "pairs"])
+    assert status == 0 and out.splitlines()[-1].endswith(
+        "30-round bootstrap, seed 0, battles weighted by 1/max(pair count, 50)")
+
+
+@pytest.mark.parametrize("extra", [["--ci", "bootstrap"], ["--reweight", "none"], ["--ci", "none"]])
+def test_options_that_contradict_the_method_preset_are_an_error(battle_file, extra):
+    status, out, err = run([battle_file, "--method", "lmarena", *extra])
+    assert status == 1 and out == ""
+    assert f"error: --method lmarena means --ci sandwich --reweight pairs; it conflicts with {' '.join(extra)}" in err
+
+
+def test_a_reweighting_contradicting_the_bootstrap_preset_is_an_error_too(battle_file):
+    status, _, err = run([battle_file, "--method", "bootstrap", "--reweight", "pairs"])
+    assert status == 1 and "conflicts with --reweight pairs" in err
+
+
+def test_an_unknown_method_is_refused_by_the_parser(battle_file, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run([battle_file, "--method", "elo"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'elo'" in capsys.readouterr().err
