@@ -281,13 +281,21 @@ def sandwich_bradley_terry(pairs: PairCounts, strengths: NDArray[np.float64], ri
         Covariance of the strengths in natural-log units², shape ``(n_models, n_models)``.
     """
     n = pairs.n_models
+    hessian, meat = sandwich_laplacians(pairs, strengths)
+    return sandwich_from_parts(hessian + ridge * np.eye(n), meat, n)
+
+
+def sandwich_laplacians(pairs: PairCounts, strengths: NDArray[np.float64]
+                        ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The two Laplacians of the ties-as-half sandwich: ``H`` (edge ``Σ w·p(1 − p)``) and ``J``
+    (edge ``Σ_battles w²·(y − p)²``, from the cells as ``Σ w²y² − 2p Σ w²y + p² Σ w²``)."""
+    n = pairs.n_models
     totals, _ = pair_totals(pairs)
     p = 1.0 / (1.0 + np.exp(-(strengths[pairs.first] - strengths[pairs.second])))
     meat_w = pairs.weights_sq @ COLUMN_SCORE**2 - 2 * p * (pairs.weights_sq @ COLUMN_SCORE)
     meat_w += p * p * pairs.weights_sq.sum(axis=1)
-    bread = laplacian(pairs.first, pairs.second, totals * p * (1 - p), n) + ridge * np.eye(n)
-    meat = laplacian(pairs.first, pairs.second, meat_w, n)
-    return sandwich_from_parts(bread, meat, n)
+    return (laplacian(pairs.first, pairs.second, totals * p * (1 - p), n),
+            laplacian(pairs.first, pairs.second, meat_w, n))
 
 
 def sandwich_from_parts(bread: NDArray[np.float64], meat: NDArray[np.float64], n_models: int

@@ -19,8 +19,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from ratings.aggregate import COLUMN_SCORE, PairCounts, pair_totals
+from ratings.aggregate import PairCounts
 from ratings.data import Battles
+from ratings.intervals import sandwich_laplacians
 
 REWEIGHTS = ("none", "pairs")
 """``"none"``: every battle weighs the same; ``"pairs"``: each battle weighs ``1 / max(pair count, 50)``."""
@@ -116,21 +117,8 @@ def sandwich_lmarena(pairs: PairCounts, strengths: NDArray[np.float64], hessian_
         Covariance of the strengths in natural-log units², shape ``(n_models, n_models)``.
     """
     n = pairs.n_models
-    totals, _ = pair_totals(pairs)
-    p = 1.0 / (1.0 + np.exp(-(strengths[pairs.first] - strengths[pairs.second])))
-    # Σ w²·(y − p)² per pair, from the cells: Σ w²y² − 2p Σ w²y + p² Σ w².
-    meat_w = pairs.weights_sq @ COLUMN_SCORE**2 - 2.0 * p * (pairs.weights_sq @ COLUMN_SCORE)
-    meat_w += p * p * pairs.weights_sq.sum(axis=1)
-    bread = _laplacian(pairs, totals * p * (1.0 - p), n) + (hessian_reg + ridge) * np.eye(n) + 1.0
-    meat = _laplacian(pairs, meat_w, n)
+    hessian, meat = sandwich_laplacians(pairs, strengths)
+    bread = hessian + (hessian_reg + ridge) * np.eye(n) + 1.0
     half = np.linalg.solve(bread, meat)
     covariance = np.linalg.solve(bread, half.T)
     return np.asarray(0.5 * (covariance + covariance.T))
-
-
-def _laplacian(pairs: PairCounts, edge: NDArray[np.float64], n: int) -> NDArray[np.float64]:
-    out = np.zeros((n, n))
-    np.add.at(out, (pairs.first, pairs.second), -edge)
-    np.add.at(out, (pairs.second, pairs.first), -edge)
-    out[np.diag_indices(n)] = np.bincount(pairs.first, edge, n) + np.bincount(pairs.second, edge, n)
-    return out
