@@ -10,7 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.http import urlencode
 
-from . import probes
+from . import probes, services
 from .forms import ArenaModelForm
 from .models import Answer, ArenaModel, Battle, Turn, Vote
 from .tasks import model_probe
@@ -27,7 +27,7 @@ class ArenaModelAdmin(admin.ModelAdmin):
     actions = ("test_models", "deprecate_models", "pause_models", "activate_models")
     readonly_fields = ("created_at", "updated_at")
     fieldsets = (
-        (None, {"fields": ("name", "organization", "license", "link", "state", "sampling_weight")}),
+        (None, {"fields": ("name", "organization", "aliases", "license", "link", "state", "sampling_weight")}),
         ("Connection", {
             "fields": ("adapter_kind", "provider_model", "base_url", "key_env", "key_file"),
             "description": "The API key is never stored here: name the environment variable (or file) "
@@ -166,7 +166,27 @@ class TurnAdmin(ReadOnlyAdmin):
 
 @admin.register(Vote)
 class VoteAdmin(ReadOnlyAdmin):
-    list_display = ("battle", "outcome", "counts", "excluded_reason", "time_to_vote", "created_at")
-    list_filter = ("outcome", "counts", "excluded_reason", "created_at")
+    """The review page: every vote with the rule that left it out and its evidence; reinstate or exclude."""
+
+    list_display = ("battle", "outcome", "counts", "excluded_reason", "evidence_summary", "reinstated_at",
+                    "time_to_vote", "created_at")
+    list_filter = ("counts", "excluded_reason", "outcome", "created_at")
     date_hierarchy = "created_at"
     exclude = ("session_key", "ip_hash")
+    actions = ("reinstate_votes", "exclude_votes")
+
+    @admin.display(description="Evidence")
+    def evidence_summary(self, obj: Vote) -> str:
+        return services.evidence_summary(obj.evidence)
+
+    @admin.action(description="Reinstate the selected votes (count them)")
+    def reinstate_votes(self, request: HttpRequest, queryset: QuerySet[Vote]) -> None:
+        count = services.votes_reinstate(vote_ids=list(queryset.values_list("pk", flat=True)),
+                                         by=request.user.get_username())
+        self.message_user(request, f"Reinstated {count} vote(s); they count from the next leaderboard refresh.")
+
+    @admin.action(description="Exclude the selected votes after review")
+    def exclude_votes(self, request: HttpRequest, queryset: QuerySet[Vote]) -> None:
+        count = services.votes_exclude(vote_ids=list(queryset.values_list("pk", flat=True)),
+                                       by=request.user.get_username())
+        self.message_user(request, f"Excluded {count} vote(s) ({services.ADMIN_REVIEW}); they are kept, not counted.")

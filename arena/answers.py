@@ -21,6 +21,7 @@ from ratings.style import style_counts
 from . import streaming
 from .errors import INFRASTRUCTURE_ERRORS
 from .models import Answer, Battle, Turn
+from .selectors import leak_detector_current, vote_notice
 
 logger = logging.getLogger(__name__)
 
@@ -39,10 +40,18 @@ def answer_finish(*, turn_id: int, side: str, result: StreamResult) -> None:
     _answer_close(
         turn_id, side,
         status=Answer.Status.DONE, text=result.text, style=list(style_counts(result.text)),
+        leaks=_leaks(turn_id, result.text),
         input_tokens=result.input_tokens,
         output_tokens=result.output_tokens, tokens_counted=result.tokens_counted,
         time_to_first_token=result.time_to_first_token, latency=result.latency, finish_reason=result.finish_reason,
     )
+
+
+def _leaks(turn_id: int, text: str) -> list[str]:
+    """The identifying terms in a finished answer of an anonymous battle (:mod:`arena.leaks`); [] otherwise."""
+    if not Battle.objects.filter(turns__id=turn_id, mode=Battle.Mode.ANONYMOUS).exists():
+        return []
+    return leak_detector_current().find(text)
 
 
 def answer_fail(*, turn_id: int, side: str, error: AdapterError | Exception, partial_text: str = "") -> None:
@@ -70,6 +79,7 @@ def _answer_close(turn_id: int, side: str, **fields: Any) -> None:
         payload = {
             "type": "side_done", "turn": turn.index, "side": side, "status": answer.status,
             "text": answer.text, "error": answer.error_message, "battle_status": battle_status,
+            "vote_notice": vote_notice(battle),
         }
         # Robust: the answer is saved whatever happens to the event; a page that missed it reads the battle.
         transaction.on_commit(lambda: streaming.group_event_sync(battle.uuid, payload), robust=True)

@@ -21,8 +21,10 @@ from model_adapters.errors import ProviderError
 
 from . import answers, streaming
 from .adapters import generation_settings, model_adapter
+from .leaks import LeakDetector, StreamScanner
 from .liveness import Heartbeat
-from .models import Answer, Turn
+from .models import Answer, Battle, Turn
+from .selectors import leak_detector_current
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -40,6 +42,7 @@ class GenerationJob:
     messages: list[Message]
     adapter: ModelAdapter
     settings: GenerationSettings
+    detector: LeakDetector | None = None  # identity leaks, for anonymous battles
 
 
 def answer_generate(*, turn_id: int, side: str) -> None:
@@ -110,6 +113,7 @@ def generation_job(turn_id: int, side: str) -> GenerationJob:
         messages=conversation(turn, side),
         adapter=model_adapter(model),
         settings=generation_settings(model),
+        detector=leak_detector_current() if battle.mode == Battle.Mode.ANONYMOUS else None,
     )
 
 
@@ -129,7 +133,8 @@ async def _stream(job: GenerationJob) -> tuple[str, StreamResult | None, Excepti
     try:
         async with response:
             await streaming.relay(
-                response, battle_uuid=job.battle_uuid, turn_id=job.turn_id, turn_index=job.turn_index, side=job.side
+                response, battle_uuid=job.battle_uuid, turn_id=job.turn_id, turn_index=job.turn_index, side=job.side,
+                scanner=StreamScanner(job.detector) if job.detector is not None else None,
             )
     except AdapterError as exc:
         return response.text, None, exc

@@ -30,7 +30,7 @@ from ratings.outcomes import arena_from_winner
 from ratings.style import STYLE_FEATURES, style_counts, style_from_metadata
 
 from .models import Answer, ArenaModel, Battle, Turn, Vote
-from .prompts import prompt_has_code, prompt_language
+from .prompts import prompt_fingerprint, prompt_has_code, prompt_language
 from .services import vote_exclusion
 
 Progress = Callable[[int, int], None]  # (records done, records in the file)
@@ -245,6 +245,7 @@ def _battle(item: Incoming, source: str, models: Mapping[str, ArenaModel], taken
         model_b=models[item.model_b], status=Battle.Status.VOTED, session_key=judge, ip_hash="",
         created_at=item.created_at, ready_at=item.created_at, turn_count=item.turn_count,
         first_prompt_chars=len(prompt), has_code=prompt_has_code(prompt) if prompt else False,
+        prompt_fingerprint=prompt_fingerprint(prompt),
         language=item.language, source=source, external_id=item.external_id,
     )
     if item.question_uuid is not None and item.question_uuid not in taken:

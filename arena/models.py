@@ -35,6 +35,12 @@ class ArenaModel(models.Model):
         max_length=100, unique=True, help_text="Public name, revealed after the vote and shown on the leaderboard."
     )
     organization = models.CharField(max_length=100, blank=True)
+    aliases = models.TextField(
+        blank=True,
+        help_text="Other names that identify the model, one per line or separated by commas (e.g. ChatGPT, GPT-4o). "
+        "An answer that names any arena model, its organisation or one of these is an identity leak: the vote on "
+        "that battle is kept but does not count. Terms shorter than 3 characters are ignored.",
+    )
     license = models.CharField(max_length=100, blank=True, help_text="e.g. Apache-2.0, Proprietary.")
     link = models.URLField(blank=True, help_text="A page about the model.")
     adapter_kind = models.CharField(
@@ -122,6 +128,9 @@ class Battle(models.Model):
     first_prompt_chars = models.PositiveIntegerField(default=0)
     has_code = models.BooleanField(default=False, help_text="The first prompt contains code.")
     language = models.CharField(max_length=16, blank=True, help_text="Language of the first prompt (ISO 639-1).")
+    prompt_fingerprint = models.CharField(
+        max_length=32, blank=True, db_index=True,
+        help_text="SHA-256 (32 hex digits) of the normalised first prompt, for the duplicated-prompt rule.")
     # Battles loaded by import_battles: where they came from, so a second import skips them.
     source = models.CharField(max_length=100, blank=True, help_text="Empty for battles played here.")
     external_id = models.CharField(max_length=200, blank=True)
@@ -151,6 +160,12 @@ class Turn(models.Model):
 
     def __str__(self) -> str:
         return f"Turn {self.index} of {self.battle_id}"
+
+
+#: Finish reasons of a complete answer: the model stopped by itself, or the provider's filter stopped it (a
+#: refusal is the model's answer as its users get it). Anything else ("length": cut off at the token limit,
+#: "incomplete": the stream ended without a reason, "error", "cancelled") leaves the battle's vote out.
+COMPLETE_FINISH_REASONS = frozenset({"stop", "content_filter"})
 
 
 class Answer(models.Model):
@@ -184,6 +199,10 @@ class Answer(models.Model):
     style = models.JSONField(
         default=list, blank=True, help_text="Style counts for style control: words, headers, list items, bold spans."
     )
+    leaks = models.JSONField(
+        default=list, blank=True,
+        help_text="Terms naming an arena model, organisation or alias that the answer contains (an identity leak).",
+    )
 
     class Meta:
         ordering = ["turn", "side"]
@@ -196,8 +215,17 @@ class Answer(models.Model):
 class Vote(models.Model):
     battle = models.OneToOneField(Battle, on_delete=models.PROTECT, related_name="vote")
     outcome = models.CharField(max_length=10, choices=ARENA_CHOICES)  # seen from model A; see ratings.outcomes
-    counts = models.BooleanField(help_text="Whether the vote counts toward the main leaderboard.")
-    excluded_reason = models.CharField(max_length=50, blank=True, help_text="Why the vote does not count.")
+    counts = models.BooleanField(
+        help_text="Whether the vote counts toward the leaderboard, subject to the rules each snapshot applies "
+        "(too fast, daily cap per address); see docs/integrity.md.")
+    excluded_reason = models.CharField(
+        max_length=50, blank=True,
+        help_text="The rule that left the vote out when it was cast (side_by_side, identity_leak, incomplete_answer); "
+        "kept after a reinstatement, so the history stays visible.",
+    )
+    evidence = models.JSONField(default=dict, blank=True, help_text="What the rule found, for review.")
+    reinstated_at = models.DateTimeField(null=True, blank=True, help_text="When an admin made the vote count again.")
+    reinstated_by = models.CharField(max_length=150, blank=True)
     time_to_vote = models.FloatField(null=True, blank=True, help_text="Seconds from the last answer to the vote.")
     session_key = models.CharField(max_length=64)
     ip_hash = models.CharField(max_length=64)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from collections import Counter
@@ -50,3 +51,20 @@ def prompt_language(text: str) -> str:
     scores = {lang: sum(word in stop for word in words) for lang, stop in _STOPWORDS.items()}
     best = max(scores, key=lambda lang: scores[lang])
     return best if scores[best] > 0 else "und"
+
+
+_SPACE = re.compile(r"\s+")
+_TRAILING = re.compile(r"[\s.!?。！？…]+$")
+
+
+def prompt_normal(prompt: str) -> str:
+    """The prompt as duplicates are compared: Unicode-normalised (NFKC), case-folded, runs of white space as one
+    space, without trailing white space or sentence punctuation ("Hello!" and "  hello " are one prompt)."""
+    text = unicodedata.normalize("NFKC", prompt).casefold()
+    return _TRAILING.sub("", _SPACE.sub(" ", text).strip())
+
+
+def prompt_fingerprint(prompt: str) -> str:
+    """32 hex digits of SHA-256 of :func:`prompt_normal`; "" for a prompt that is empty once normalised."""
+    normal = prompt_normal(prompt)
+    return hashlib.sha256(normal.encode()).hexdigest()[:32] if normal else ""

@@ -15,7 +15,8 @@ from django.conf import settings
 
 from . import streaming
 from .errors import NotFound
-from .models import Answer, ArenaModel, Battle
+from .leaks import LeakDetector, leak_detector, terms_of
+from .models import COMPLETE_FINISH_REASONS, Answer, ArenaModel, Battle
 
 
 def battle_of_session(battle_uuid: Any, session_key: str | None, *, lock: bool = False) -> Battle:
@@ -68,6 +69,13 @@ def models_active() -> list[dict[str, Any]]:
     return [model_card(m) for m in ArenaModel.objects.filter(state=ArenaModel.State.ACTIVE)]
 
 
+def leak_detector_current() -> LeakDetector:
+    """The identity-leak detector for the arena's models as they are now (every state: a paused or
+    deprecated model's name reveals as much)."""
+    rows = ArenaModel.objects.values_list("name", "organization", "aliases")
+    return leak_detector(term for row in rows for term in terms_of(*row))
+
+
 def battle_state(battle: Battle) -> dict[str, Any]:
     """Everything persisted about a battle, plus the text relayed so far for answers still streaming.
 
@@ -90,8 +98,31 @@ def battle_state(battle: Battle) -> dict[str, Any]:
         "max_prompt_chars": settings.ARENA_MAX_PROMPT_CHARS,
         "turns": turns,
         "vote": vote.outcome if vote else None,
+        "vote_notice": vote_notice(battle),
         "models": {"a": model_card(battle.model_a), "b": model_card(battle.model_b)} if revealed else None,
     }
+
+
+def vote_notice(battle: Battle) -> str:
+    """Why a vote on this anonymous battle would be kept but not counted, told to the voter before voting:
+    ``incomplete_answer`` (an answer finished abnormally), ``identity_leak`` (an answer named a model, also
+    found in the text streamed so far), or "" (none that the voter is told of; see ``services.CAST_RULES``)."""
+    if battle.mode != Battle.Mode.ANONYMOUS:
+        return ""
+    answers = list(Answer.objects.filter(turn__battle=battle).values_list("turn_id", "side", "status",
+                                                                           "finish_reason", "leaks"))
+    if any(status == Answer.Status.DONE and reason not in COMPLETE_FINISH_REASONS
+           for _, _, status, reason, _ in answers):
+        return "incomplete_answer"
+    if any(leaks for *_, leaks in answers):
+        return "identity_leak"
+    streaming_texts = [streaming.buffer_read(turn_id, side)[1] for turn_id, side, status, _, _ in answers
+                       if status == Answer.Status.STREAMING]
+    if any(streaming_texts):
+        detector = leak_detector_current()
+        if any(detector.find(text) for text in streaming_texts if text):
+            return "identity_leak"
+    return ""
 
 
 def _answer_state(turn_id: int, answer: Answer) -> dict[str, Any]:

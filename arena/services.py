@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import random
+from dataclasses import dataclass
 from typing import Any
 
 from celery import current_app
@@ -19,15 +20,38 @@ from django.utils import timezone
 
 from ratings.outcomes import FROM_ARENA
 
+from . import leaks as leak_rules
 from .dispatch import SIDES, side_dispatch, turn_dispatch
 from .errors import Conflict, InvalidInput, TooManyRequests, Unavailable
-from .models import Answer, ArenaModel, Battle, Turn, Vote
-from .prompts import prompt_has_code, prompt_language
+from .models import COMPLETE_FINISH_REASONS, Answer, ArenaModel, Battle, Turn, Vote
+from .prompts import prompt_fingerprint, prompt_has_code, prompt_language
 from .sampling import NotEnoughModels, pair_sample
 from .selectors import battle_of_session
 from .text import text_storable
 
 LEADERBOARD_VOTE_COUNTED = "leaderboard.vote_counted"  # the task a counted vote triggers
+INCOMPLETE_ANSWER = "incomplete_answer"
+ADMIN_REVIEW = "admin_review"
+
+
+@dataclass(frozen=True)
+class CastRule:
+    """A rule applied when a vote is cast: its name is the vote's ``excluded_reason``."""
+
+    name: str
+    version: int
+    description: str
+
+
+#: The rules a vote is judged by when it is cast, in order (the first broken is the reason); every snapshot
+#: stores their names and versions with the thresholds of the rules it applies itself (leaderboard/rules.py).
+CAST_RULES = (
+    CastRule("side_by_side", 1, "The voter chose the models, so the vote is not blind."),
+    CastRule(INCOMPLETE_ANSWER, 1, "An answer did not finish normally: no finish reason, cut off at the token "
+             "limit, failed or cancelled."),
+    CastRule(leak_rules.RULE, leak_rules.VERSION, "An answer named an arena model, its organisation or an alias."),
+    CastRule(ADMIN_REVIEW, 1, "An admin left the vote out after review."),
+)
 
 
 def ip_hash(ip: str) -> str:
@@ -100,6 +124,7 @@ def battle_create(
         battle = Battle.objects.create(
             mode=mode, model_a=first, model_b=second, session_key=session_key, ip_hash=ip_hash,
             first_prompt_chars=len(prompt), has_code=prompt_has_code(prompt), language=prompt_language(prompt),
+            prompt_fingerprint=prompt_fingerprint(prompt),
         )
         _turn_add(battle, 1, prompt)
     return battle
@@ -172,7 +197,7 @@ def answer_retry(*, battle_uuid: Any, session_key: str, side: Any) -> Battle:
         Answer.objects.filter(pk=answer.pk).update(
             status=Answer.Status.PENDING, text="", input_tokens=None, output_tokens=None, tokens_counted=False,
             time_to_first_token=None, latency=None, finish_reason="", error="", error_message="", started_at=None,
-            finished_at=None, style=[], queued_at=timezone.now(),
+            finished_at=None, style=[], leaks=[], queued_at=timezone.now(),
         )
         still_failed = turn.answers.filter(status=Answer.Status.FAILED).exists()
         battle.status = Battle.Status.FAILED if still_failed else Battle.Status.GENERATING
@@ -196,7 +221,7 @@ def battle_vote(*, battle_uuid: Any, session_key: str, ip_hash: str, outcome: An
                 return _vote_repeat(existing, outcome), False
             _vote_allowed(battle)
             vote_rate_limit(ip_hash)  # a repeat of a cast vote (above) never counts against it
-            excluded = vote_exclusion(battle.mode)
+            excluded, evidence = battle_exclusion(battle)
             counts = not excluded
             now = timezone.now()
             vote = Vote.objects.create(
@@ -204,6 +229,7 @@ def battle_vote(*, battle_uuid: Any, session_key: str, ip_hash: str, outcome: An
                 outcome=outcome,
                 counts=counts,
                 excluded_reason=excluded,
+                evidence=evidence,
                 time_to_vote=(now - battle.ready_at).total_seconds() if battle.ready_at else None,
                 session_key=session_key,
                 ip_hash=ip_hash,
@@ -221,9 +247,34 @@ def battle_vote(*, battle_uuid: Any, session_key: str, ip_hash: str, outcome: An
 
 
 def vote_exclusion(mode: str) -> str:
-    """Why a vote cast in this battle mode does not count ("" if it does): the one rule applied when a
-    vote is cast or imported. Side-by-side votes are not blind, so they are kept but never counted."""
+    """Why a vote cast or imported in this battle mode does not count ("" if it does): side-by-side votes
+    are not blind, so they are kept but never counted. Imported votes are judged by this rule only:
+    their source filtered its battles its own way (see docs/integrity.md)."""
     return "" if mode == Battle.Mode.ANONYMOUS else "side_by_side"
+
+
+def battle_exclusion(battle: Battle) -> tuple[str, dict[str, Any]]:
+    """Why a vote cast on this battle now would not count, and the evidence; ("", {}) if it would count.
+
+    The cast-time rules, the first one broken is the reason (:data:`CAST_RULES`):
+    ``side_by_side``; ``incomplete_answer``, an answer of any turn that did not finish normally (no
+    finish reason, cut off at the token limit, failed or cancelled); ``identity_leak``, an answer
+    naming an arena model, its organisation or an alias (:mod:`arena.leaks`).
+    """
+    excluded = vote_exclusion(battle.mode)
+    if excluded:
+        return excluded, {}
+    answers = list(Answer.objects.filter(turn__battle=battle).values_list("turn__index", "side", "status",
+                                                                           "finish_reason", "leaks"))
+    incomplete = [{"turn": turn, "side": side, "finish_reason": reason or status}
+                  for turn, side, status, reason, _ in answers
+                  if status != Answer.Status.DONE or reason not in COMPLETE_FINISH_REASONS]
+    if incomplete:
+        return INCOMPLETE_ANSWER, {"answers": incomplete}
+    leaks = [{"turn": turn, "side": side, "terms": found} for turn, side, _, _, found in answers if found]
+    if leaks:
+        return leak_rules.RULE, {"answers": leaks}
+    return "", {}
 
 
 def _leaderboard_notify() -> None:
@@ -242,3 +293,42 @@ def _vote_allowed(battle: Battle) -> None:
         raise Conflict("A model failed to answer, so this battle cannot be voted on.")
     if battle.status != Battle.Status.READY:
         raise Conflict("Wait until both answers are complete before voting.")
+
+
+def votes_reinstate(*, vote_ids: list[int], by: str) -> int:
+    """Make votes left out when they were cast count again (an admin's review); returns how many changed.
+
+    The reason they were left out stays on the vote (``excluded_reason``, ``evidence``), with who
+    reinstated them and when; the snapshot rules (too fast, daily cap, duplicated prompts) still apply.
+    """
+    with transaction.atomic():
+        changed = Vote.objects.filter(pk__in=vote_ids, counts=False).exclude(excluded_reason="side_by_side").update(
+            counts=True, reinstated_at=timezone.now(), reinstated_by=by[:150])
+    if changed:
+        transaction.on_commit(_leaderboard_notify, robust=True)
+    return changed
+
+
+def votes_exclude(*, vote_ids: list[int], by: str) -> int:
+    """Leave counted votes out after an admin's review (reason ``admin_review``); returns how many changed."""
+    with transaction.atomic():
+        votes = list(Vote.objects.select_for_update().filter(pk__in=vote_ids, counts=True))
+        for vote in votes:
+            vote.evidence = {**vote.evidence, "review": {"by": by[:150], "at": timezone.now().isoformat(),
+                                                         "was": vote.excluded_reason or "counted"}}
+            vote.counts, vote.excluded_reason, vote.reinstated_at, vote.reinstated_by = False, ADMIN_REVIEW, None, ""
+        Vote.objects.bulk_update(votes, ["counts", "excluded_reason", "evidence", "reinstated_at", "reinstated_by"])
+    if votes:
+        transaction.on_commit(_leaderboard_notify, robust=True)
+    return len(votes)
+
+
+def evidence_summary(evidence: dict[str, Any]) -> str:
+    """One line of what a rule found, for the review page."""
+    parts = []
+    for found in evidence.get("answers", []):
+        what = ", ".join(found.get("terms", [])) or found.get("finish_reason", "")
+        parts.append(f"turn {found.get('turn')} {str(found.get('side', '')).upper()}: {what}")
+    if "review" in evidence:
+        parts.append(f"reviewed by {evidence['review'].get('by', '?')}")
+    return "; ".join(parts)[:300]

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from .errors import INFRASTRUCTURE_ERRORS
+from .leaks import StreamScanner
 
 Publish = Callable[[int, str], Awaitable[None]]
 logger = logging.getLogger(__name__)
@@ -97,18 +98,29 @@ class Coalescer:
 
 
 async def relay(
-    chunks: AsyncIterable[str], *, battle_uuid: Any, turn_id: int, turn_index: int, side: str
+    chunks: AsyncIterable[str], *, battle_uuid: Any, turn_id: int, turn_index: int, side: str,
+    scanner: StreamScanner | None = None,
 ) -> int:
-    """Send ``chunks`` to the battle's group as coalesced, numbered messages; return the message count."""
+    """Send ``chunks`` to the battle's group as coalesced, numbered messages; return the message count.
+
+    With a ``scanner``, each message is searched for identity leaks (:mod:`arena.leaks`) and the first
+    one found is announced to the page (an ``identity_leak`` event), before the answer finishes.
+    """
     relayed: list[str] = []
     failures: list[int] = []
+    announced = False
 
     async def publish(seq: int, text: str) -> None:
+        nonlocal announced
         relayed.append(text)
+        leaked = scanner is not None and bool(scanner.feed(text)) and not announced
         try:
             cache.set(buffer_key(turn_id, side), {"seq": seq, "text": "".join(relayed)},
                       settings.ARENA_STREAM_BUFFER_SECONDS)
             await group_event(battle_uuid, {"type": "chunk", "turn": turn_index, "side": side, "seq": seq, "text": text})
+            if leaked:
+                announced = True
+                await group_event(battle_uuid, {"type": "identity_leak", "turn": turn_index, "side": side})
         except INFRASTRUCTURE_ERRORS as exc:
             # Redis blinked: the model keeps streaming and the answer is saved whole; the page sees a gap in
             # the numbers and re-reads the battle, or gets the full text with side_done.

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from config.env import env_bool, env_int, env_list, env_networks, env_str
+from config.env import env_bool, env_float, env_int, env_list, env_networks, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("ARENA_DATA_DIR", str(BASE_DIR / "var")))
@@ -223,6 +223,11 @@ ARENA_CATEGORY_MIN_VOTES = env_int("ARENA_CATEGORY_MIN_VOTES", 200, minimum=1)
 ARENA_PROVISIONAL_VOTES = env_int("ARENA_PROVISIONAL_VOTES", 300, minimum=0)
 ARENA_LEADERBOARD_METHOD = env_str("ARENA_LEADERBOARD_METHOD", "bootstrap")  # a key of ratings.leaderboard.METHODS
 ARENA_STYLE_BOOTSTRAP_MAX_VOTES = env_int("ARENA_STYLE_BOOTSTRAP_MAX_VOTES", 10000, minimum=0)
+# Duplicated prompts (docs/integrity.md): one first prompt counts at most max(MIN_VOTES, SHARE x the votes).
+ARENA_DUPLICATE_PROMPT_SHARE = env_float("ARENA_DUPLICATE_PROMPT_SHARE", 0.001, minimum=0.0, maximum=1.0)
+ARENA_DUPLICATE_PROMPT_MIN_VOTES = env_int("ARENA_DUPLICATE_PROMPT_MIN_VOTES", 20, minimum=0)
+# How many of the top places each snapshot checks for fragility (docs/integrity.md); 0 turns it off.
+ARENA_FRAGILITY_TOP = env_int("ARENA_FRAGILITY_TOP", 5, minimum=0)
 ARENA_SNAPSHOT_KEEP_HOURS = env_int("ARENA_SNAPSHOT_KEEP_HOURS", 48, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "leaderboard-refresh": {"task": "leaderboard.refresh", "schedule": ARENA_SNAPSHOT_INTERVAL_MINUTES * 60.0},

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 from django.db import connection, transaction
+from django.db.models import Max
 from numpy.typing import NDArray
 
 from arena.models import Answer, Battle, Turn, Vote
@@ -36,7 +37,7 @@ from ratings.outcomes import FROM_ARENA
 from ratings.style import STYLE_FEATURES
 
 from .models import BattleStyle
-from .rules import FACT_SQL, FACTS, Rules, View
+from .rules import FACT_SQL, FACTS, SAMPLE_MODULUS, SAMPLE_MULTIPLIER, Rules, View
 
 CHUNK = 20_000  # rows per fetch from the database
 BLOCK_BYTES = 4 << 20  # bytes of a binary COPY turned into one NumPy block
@@ -72,17 +73,37 @@ def _outcome_code(column: str) -> str:
 
 
 def _passing_sql(rules: Rules, up_to: int | None) -> tuple[str, dict[str, Any]]:
-    """The ``passing`` CTE: votes that pass rules 1 and 2, with whether they are within the daily cap (rule 3)."""
+    """The CTEs ``passing`` (votes passing rules 1 and 2, with whether they are within the daily cap, rule 3)
+    and ``duplicates`` (the ids of those within the cap that rule 4 leaves out).
+
+    Rule 4 ranks only the votes of prompts frequent enough to be capped (``frequent``: a hash
+    aggregate), never every vote, in the fixed scrambled order of :func:`leaderboard.rules.prompt_sample_key`.
+    """
     dialect = _dialect()
     bound = "AND v.id <= %(up_to)s" if up_to is not None else ""
     sql = f"""passing AS (
-        SELECT v.id AS id, v.battle_id AS battle_id, v.outcome AS outcome,
+        SELECT v.id AS id, v.battle_id AS battle_id, v.outcome AS outcome, b.prompt_fingerprint AS fingerprint,
                (v.ip_hash = '' OR ROW_NUMBER() OVER (
                    PARTITION BY {dialect.address}, {dialect.utc_day} ORDER BY v.id) <= %(cap)s) AS within_cap
-        FROM {_table(Vote)} v
+        FROM {_table(Vote)} v JOIN {_table(Battle)} b ON b.id = v.battle_id
         WHERE v.counts AND (v.time_to_vote IS NULL OR v.time_to_vote >= %(min_seconds)s) {bound}
+    ),
+    capped_total AS (SELECT COUNT(*) AS total FROM passing WHERE within_cap),
+    frequent AS (
+        SELECT fingerprint FROM passing WHERE within_cap AND fingerprint <> '' GROUP BY fingerprint
+        HAVING COUNT(*) > %(prompt_min)s AND COUNT(*) > %(prompt_share)s * (SELECT total FROM capped_total)
+    ),
+    duplicates AS (
+        SELECT id FROM (
+            SELECT p.id AS id, ROW_NUMBER() OVER (
+                PARTITION BY p.fingerprint ORDER BY (p.id * {SAMPLE_MULTIPLIER}) %% {SAMPLE_MODULUS}, p.id) AS nth
+            FROM passing p JOIN frequent f ON f.fingerprint = p.fingerprint
+            WHERE p.within_cap
+        ) ranked
+        WHERE nth > %(prompt_min)s AND nth > %(prompt_share)s * (SELECT total FROM capped_total)
     )"""
-    return sql, {"cap": rules.max_votes_per_ip_per_day, "min_seconds": rules.min_vote_seconds, "up_to": up_to}
+    return sql, {"cap": rules.max_votes_per_ip_per_day, "min_seconds": rules.min_vote_seconds, "up_to": up_to,
+                 "prompt_min": rules.duplicate_prompt_min_votes, "prompt_share": rules.duplicate_prompt_share}
 
 
 def _tally_sql(rules: Rules, up_to: int | None) -> tuple[str, dict[str, Any]]:
@@ -101,11 +122,23 @@ def _tally_sql(rules: Rules, up_to: int | None) -> tuple[str, dict[str, Any]]:
         UNION ALL
         SELECT 2, '', 0, 0, 0, {no_facts}, 1, id, id FROM passing WHERE NOT within_cap
         UNION ALL
+        SELECT 3, '', 0, 0, 0, {no_facts}, 1, id, id FROM duplicates
+        UNION ALL
         SELECT 1, '', b.model_a_id, b.model_b_id, {_outcome_code("p.outcome")}, {facts}, COUNT(*), MIN(p.id), MAX(p.id)
         FROM passing p JOIN {_table(Battle)} b ON b.id = p.battle_id
-        WHERE p.within_cap
+        LEFT JOIN duplicates d ON d.id = p.id
+        WHERE p.within_cap AND d.id IS NULL
         GROUP BY 1, 2, {groups}"""
     return sql, {**params, "long_prompt_chars": rules.long_prompt_chars}
+
+
+def duplicate_votes(rules: Rules, *, up_to: int | None = None) -> set[int]:
+    """The ids of the votes the duplicated-prompt rule (4) leaves out, from the database (for the exports,
+    which judge the votes one by one with :func:`leaderboard.rules.judged`)."""
+    passing, params = _passing_sql(rules, up_to)
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {passing} SELECT id FROM duplicates", params)
+        return {row[0] for row in cursor.fetchall()}
 
 
 @dataclass(frozen=True)
@@ -135,13 +168,14 @@ class Cells:
 class Tally:
     """What the rules make of every vote: the counted ones as :class:`Cells`, the others by reason.
 
-    ``capped`` lists (sorted) the votes left out by the daily cap, so that a later query can leave
-    them out without applying the window function again.
+    ``capped`` lists (sorted) the votes left out by the daily cap and by the duplicated-prompt rule, so
+    that a later query can leave them out without applying the window functions again.
     """
 
     cells: Cells
     excluded: dict[str, int]
     capped: NDArray[np.int64]
+    seen: int | None = None  # the largest vote id the rules saw, counted or not
 
     @property
     def votes(self) -> int:
@@ -164,6 +198,7 @@ def tally(rules: Rules, *, up_to: int | None = None) -> Tally:
     languages: dict[str, int] = {}
     columns: list[list[Any]] = [[] for _ in range(6 + len(FACT_NAMES))]
     capped: list[int] = []
+    duplicated: list[int] = []
     with _streamed(sql, params) as chunks:
         for chunk in chunks:
             for row in chunk:
@@ -172,10 +207,14 @@ def tally(rules: Rules, *, up_to: int | None = None) -> Tally:
                         column.append(value)
                 elif row[0] == 2:
                     capped.append(row[-1])
+                elif row[0] == 3:
+                    duplicated.append(row[-1])
                 else:
                     excluded[row[1]] = int(row[-3])
     if capped:
         excluded["ip_daily_cap"] = len(capped)
+    if duplicated:
+        excluded["duplicate_prompt"] = len(duplicated)
     language = columns[3 + FACT_NAMES.index("language")]
     columns[3 + FACT_NAMES.index("language")] = [languages.setdefault(code, len(languages)) for code in language]
     outcome = np.array(columns[2], dtype=np.int8)
@@ -189,7 +228,9 @@ def tally(rules: Rules, *, up_to: int | None = None) -> Tally:
         first_vote=np.array(columns[-2], dtype=np.int64), last_vote=np.array(columns[-1], dtype=np.int64),
     )
     excluded["failed_battle"] = Battle.objects.filter(status=Battle.Status.FAILED).count()
-    return Tally(cells, dict(sorted(excluded.items())), np.sort(np.array(capped, dtype=np.int64)))
+    votes = Vote.objects.filter(pk__lte=up_to) if up_to is not None else Vote.objects.all()
+    seen = votes.aggregate(seen=Max("pk"))["seen"]
+    return Tally(cells, dict(sorted(excluded.items())), np.sort(np.array(capped + duplicated, dtype=np.int64)), seen)
 
 
 def first_appearance(model_a: NDArray[np.int64], model_b: NDArray[np.int64], first_vote: NDArray[np.int64]

@@ -30,6 +30,7 @@ from arena.selectors import models_public
 from ratings.cli import COLUMNS
 from ratings.outcomes import winner_from_arena
 
+from .counting import duplicate_votes
 from .models import Snapshot
 from .rules import Rules, VoteRow, judged
 from .snapshots import answer_styles, snapshot_rows, vote_rows
@@ -130,7 +131,9 @@ def snapshot_battle_lines(snapshot: Snapshot, *, conversations: bool = False) ->
 
 def all_battle_lines(*, since: int = 0, conversations: bool = False) -> Iterator[str]:
     """Every voted battle after vote id ``since``, with whether it counts under the rules in force."""
-    rows = ((row, reason) for row, reason in judged(vote_rows(), Rules.from_settings()) if row.vote_id > since)
+    rules = Rules.from_settings()
+    duplicates = duplicate_votes(rules)
+    rows = ((row, reason) for row, reason in judged(vote_rows(), rules, duplicates) if row.vote_id > since)
     yield from battle_lines(rows, ExportOptions(conversations=conversations, audit=True))
 
 

@@ -3,12 +3,17 @@
 The rule set, applied in this order (the first rule a vote breaks is its reason); the thresholds
 come from the settings named here and are stored with every snapshot:
 
-1. ``not_counted:<why>`` — the vote was marked as not counting when it was cast
-   (``side_by_side``: the voter chose the models, so the vote is not blind).
+1. ``not_counted:<why>`` — the vote was marked as not counting when it was cast, by one of
+   ``arena.services.CAST_RULES`` (``side_by_side``: the voter chose the models, so the vote is not
+   blind; ``incomplete_answer``; ``identity_leak``; ``admin_review``). An admin can reinstate it.
 2. ``too_fast`` — cast less than ``ARENA_MIN_VOTE_SECONDS`` after the last answer finished,
    too soon to have read both answers. Imported votes carry no timing and pass.
 3. ``ip_daily_cap`` — beyond the first ``ARENA_MAX_VOTES_PER_IP_PER_DAY`` votes from one
    (hashed) client address in one UTC day.
+4. ``duplicate_prompt`` — of the votes that passed rules 1–3, a first prompt (by its normalised
+   fingerprint, ``arena.prompts.prompt_fingerprint``) counts at most
+   ``max(ARENA_DUPLICATE_PROMPT_MIN_VOTES, ARENA_DUPLICATE_PROMPT_SHARE × those votes)`` times; the
+   votes kept of a more frequent prompt are a fixed pseudo-random sample (:func:`prompt_sample_key`).
 
 Failed battles never get a vote; each snapshot also reports how many there were
 (``failed_battle``). Votes on deprecated models count: a score is never retracted.
@@ -23,14 +28,32 @@ that the two agree vote for vote; a change to one is a change to both.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 
-RULESET_VERSION = 1
+from arena.services import CAST_RULES
+
+RULESET_VERSION = 2  # 2: the rules are listed by name and version (cast-time: identity leaks, incomplete answers)
+
+#: The rules a snapshot applies itself, by name, version and the thresholds (fields of :class:`Rules`) they use.
+REFRESH_RULES: tuple[tuple[str, int, tuple[str, ...]], ...] = (
+    ("too_fast", 1, ("min_vote_seconds",)),
+    ("ip_daily_cap", 1, ("max_votes_per_ip_per_day",)),
+    ("duplicate_prompt", 1, ("duplicate_prompt_share", "duplicate_prompt_min_votes")),
+)
+#: Thresholds of snapshots stored before a rule existed: values under which the rule leaves nothing out.
+RULE_ABSENT: dict[str, Any] = {"duplicate_prompt_share": 1.0, "duplicate_prompt_min_votes": 0}
+SAMPLE_MULTIPLIER = 2654435761  # Knuth's multiplicative hash: vote ids in a fixed, scrambled order
+SAMPLE_MODULUS = 1 << 32
+
+
+def prompt_sample_key(vote_id: int) -> tuple[int, int]:
+    """The order in which a frequent prompt's votes are kept: a fixed scramble of the vote ids (the same in SQL)."""
+    return (vote_id * SAMPLE_MULTIPLIER) % SAMPLE_MODULUS, vote_id
 
 
 @dataclass(frozen=True)
@@ -41,6 +64,8 @@ class Rules:
     max_votes_per_ip_per_day: int
     long_prompt_chars: int
     category_min_votes: int
+    duplicate_prompt_share: float = 1.0
+    duplicate_prompt_min_votes: int = 0
 
     @classmethod
     def from_settings(cls) -> Rules:
@@ -49,14 +74,32 @@ class Rules:
             max_votes_per_ip_per_day=settings.ARENA_MAX_VOTES_PER_IP_PER_DAY,
             long_prompt_chars=settings.ARENA_LONG_PROMPT_CHARS,
             category_min_votes=settings.ARENA_CATEGORY_MIN_VOTES,
+            duplicate_prompt_share=float(settings.ARENA_DUPLICATE_PROMPT_SHARE),
+            duplicate_prompt_min_votes=settings.ARENA_DUPLICATE_PROMPT_MIN_VOTES,
         )
 
     @classmethod
     def from_filters(cls, filters: dict[str, Any]) -> Rules:
-        return cls(**{name: filters[name] for name in cls.__dataclass_fields__})
+        return cls(**{name: filters[name] if name in filters else RULE_ABSENT[name]
+                      for name in cls.__dataclass_fields__})
+
+    def prompt_cap(self, votes: int) -> float:
+        """How many of ``votes`` (those passing rules 1-3) one first prompt may have counted."""
+        return max(float(self.duplicate_prompt_min_votes), self.duplicate_prompt_share * votes)
 
     def to_filters(self) -> dict[str, Any]:
-        return {"ruleset": RULESET_VERSION, **{name: getattr(self, name) for name in self.__dataclass_fields__}}
+        return {"ruleset": RULESET_VERSION, **{name: getattr(self, name) for name in self.__dataclass_fields__},
+                "rules": rule_list(self)}
+
+
+def rule_list(rules: Rules) -> list[dict[str, Any]]:
+    """Every rule a vote is judged by, in order: those applied when it is cast (their decision is stored on the
+    vote as ``not_counted:<name>``) and those the snapshot applies, each with its version and thresholds."""
+    cast = [{"name": r.name, "version": r.version, "applied": "cast", "thresholds": {}} for r in CAST_RULES]
+    refresh = [{"name": name, "version": version, "applied": "snapshot",
+                "thresholds": {field: getattr(rules, field) for field in fields}}
+               for name, version, fields in REFRESH_RULES]
+    return cast + refresh
 
 
 @dataclass(frozen=True)
@@ -77,6 +120,7 @@ class VoteRow:
     first_prompt_chars: int
     has_code: bool
     language: str
+    prompt_fingerprint: str = ""
 
 
 def exclusion_reason(row: VoteRow, rules: Rules, votes_by_ip_day: Counter[tuple[str, str]]) -> str:
@@ -93,14 +137,35 @@ def exclusion_reason(row: VoteRow, rules: Rules, votes_by_ip_day: Counter[tuple[
     return ""
 
 
-def judged(rows: Iterable[VoteRow], rules: Rules) -> Iterator[tuple[VoteRow, str]]:
+def judged(rows: Iterable[VoteRow], rules: Rules, duplicates: Collection[int] = ()) -> Iterator[tuple[VoteRow, str]]:
     """Each vote with the first rule it breaks ("" if it counts), streamed in the order given.
 
     ``rows`` must be every vote from the first, in id order: the daily cap depends on earlier votes.
+    ``duplicates`` are the ids of the votes rule 4 leaves out, which depends on every vote: from
+    :func:`duplicate_votes` (all the votes in a list) or ``leaderboard.counting.duplicate_votes`` (SQL).
     """
     seen: Counter[tuple[str, str]] = Counter()
     for row in rows:
-        yield row, exclusion_reason(row, rules, seen)
+        reason = exclusion_reason(row, rules, seen)
+        if not reason and row.vote_id in duplicates:
+            reason = "duplicate_prompt"
+        yield row, reason
+
+
+def duplicate_votes(rows: list[VoteRow], rules: Rules) -> set[int]:
+    """The ids of the votes rule 4 leaves out, from every vote in id order (the reference for the SQL)."""
+    passing = [row for row, reason in judged(rows, rules) if not reason]
+    cap = rules.prompt_cap(len(passing))
+    by_prompt: dict[str, list[int]] = {}
+    for row in passing:
+        if row.prompt_fingerprint:
+            by_prompt.setdefault(row.prompt_fingerprint, []).append(row.vote_id)
+    dropped: set[int] = set()
+    for ids in by_prompt.values():
+        if len(ids) > cap:
+            ranked = sorted(ids, key=prompt_sample_key)
+            dropped.update(vote_id for rank, vote_id in enumerate(ranked, start=1) if rank > cap)
+    return dropped
 
 
 def split_counted(rows: Iterable[VoteRow], rules: Rules) -> tuple[list[VoteRow], Counter[str]]:
@@ -109,9 +174,10 @@ def split_counted(rows: Iterable[VoteRow], rules: Rules) -> tuple[list[VoteRow],
     Holds every counted vote in a list: the reference for the tests and the benchmark's old path,
     not for the refresh, which counts in SQL (:mod:`leaderboard.counting`).
     """
+    rows = list(rows)
     counted: list[VoteRow] = []
     excluded: Counter[str] = Counter()
-    for row, reason in judged(rows, rules):
+    for row, reason in judged(rows, rules, duplicate_votes(rows, rules)):
         if reason:
             excluded[reason] += 1
         else:

@@ -31,6 +31,7 @@ import ratings.leaderboard as engine
 from arena.models import Answer, ArenaModel, Vote
 from ratings.aggregate import aggregate
 from ratings.data import Battles
+from ratings.fragility import leaderboard_fragility
 from ratings.outcomes import FROM_ARENA
 from ratings.style import STYLE_FEATURES
 
@@ -53,7 +54,7 @@ def vote_rows(*, up_to: int | None = None) -> Iterator[VoteRow]:
         queryset = queryset.filter(pk__lte=up_to)
     fields = ("pk", "battle_id", "battle__model_a_id", "battle__model_b_id", "outcome", "counts", "excluded_reason",
               "time_to_vote", "ip_hash", "created_at", "battle__turn_count", "battle__first_prompt_chars",
-              "battle__has_code", "battle__language")
+              "battle__has_code", "battle__language", "battle__prompt_fingerprint")
     for values in queryset.values_list(*fields).iterator(chunk_size=5000):
         yield VoteRow(*values)
 
@@ -69,7 +70,8 @@ def snapshot_rows(snapshot: Snapshot) -> Iterator[VoteRow]:
     rules = Rules.from_filters(snapshot.filters)
     view = snapshot_view(snapshot, rules)
     first = snapshot.vote_id_min or 0
-    for row, reason in judged(vote_rows(up_to=snapshot.vote_id_max), rules):
+    duplicates = counting.duplicate_votes(rules, up_to=snapshot.filters.get("votes_up_to", snapshot.vote_id_max))
+    for row, reason in judged(vote_rows(up_to=snapshot.vote_id_max), rules, duplicates):
         if not reason and row.vote_id >= first and view.keep(row):
             yield row
 
@@ -206,6 +208,8 @@ def snapshot_refresh(*, rounds: int | None = None, seed: int | None = None, forc
         snapshot = computing.snapshot(found, overall)
         del found
         snapshot.run, snapshot.computed_at, snapshot.excluded = run, now, tally.excluded
+        # The duplicated-prompt rule depends on every vote up to the last one the refresh saw: kept to recompute it.
+        snapshot.filters["votes_up_to"] = tally.seen
         computed[view.key] = snapshot
     snapshots = [computed[v.key] for v in ordered if v.key in computed]
     with transaction.atomic():
@@ -243,6 +247,9 @@ class Computing:
         board = engine.compute_leaderboard(battles, ci=ci, reweight=self.options["reweight"], rounds=self.rounds,
                                            seed=self.seed, style_control=view.style_control, progress=report,
                                            elo_k=None)
+        extra: dict[str, Any] = {}
+        if not view.style_control and settings.ARENA_FRAGILITY_TOP:
+            extra["fragility"] = leaderboard_fragility(battles, top=settings.ARENA_FRAGILITY_TOP)
         filters: dict[str, Any] = {**self.rules.to_filters(), "view": view.key, "description": view.description,
                                    "style_control": view.style_control, "leaderboard_method": self.method}
         if ci != self.options["ci"]:
@@ -255,6 +262,6 @@ class Computing:
             rounds=self.rounds if ci == "bootstrap" else 0, seed=self.seed, code_version=code_version(),
             counts_hash=counts_hash(battles),
             # The names as they were, by model id: a model renamed later keeps its old name in this snapshot's export.
-            result={**board.to_dict(), "model_names": dict(zip(map(str, scope.models), scope.battles.names,
-                                                                  strict=True))},
+            result={**board.to_dict(), **extra,
+                    "model_names": dict(zip(map(str, scope.models), scope.battles.names, strict=True))},
         )

@@ -31,8 +31,12 @@ METHODS = {"bradley_terry": "Bradley–Terry (maximum likelihood)"}
 EXCLUSIONS = {
     "too_fast": "cast too soon to have read both answers",
     "ip_daily_cap": "over the daily cap of votes from one address",
+    "duplicate_prompt": "beyond the cap on one often-repeated prompt (down-sampled)",
     "failed_battle": "battles that failed (no vote possible)",
     "not_counted:side_by_side": "side-by-side battles (the voter chose the models)",
+    "not_counted:identity_leak": "battles where an answer named a model (identity leak)",
+    "not_counted:incomplete_answer": "battles with an answer cut off or unfinished",
+    "not_counted:admin_review": "left out by an admin after review",
 }
 FLAGS = {
     "never_lost": "never lost a battle: its rating and upper bound are only a floor",
@@ -155,8 +159,26 @@ def _page(request: HttpRequest, snapshot: Snapshot, tabs: list[Tab], *, is_lates
         "kept": None if snapshot.published else snapshot_published_latest(snapshot.view),
         "keep_hours": settings.ARENA_SNAPSHOT_KEEP_HOURS,
         "parameters": [{**p, "label": STYLE_FEATURES.get(p["name"], p["name"])} for p in snapshot.result.get("parameters", [])],
+        "fragility": fragility_lines(snapshot.result.get("fragility")),
     }
     return render(request, "leaderboard/page.html", context)
+
+
+def share_text(share: float) -> str:
+    """A share as a percentage with two significant digits: 0.04%, 1.2%, 50%."""
+    percent = 100 * share
+    return f"{percent:.0f}%" if percent >= 10 else f"{percent:.2g}%"
+
+
+def fragility_lines(fragility: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """What the page says about each top place the snapshot checked (:mod:`ratings.fragility`)."""
+    if not fragility:
+        return []
+    total = fragility["votes"]
+    return [{**pair, "votes_text": f"{pair['votes']:,}" if pair["votes"] is not None else None,
+             "share_text": share_text(pair["share"]) if pair["share"] is not None else None,
+             "budget_text": f"{pair['budget']:,}", "budget_share": share_text(fragility["max_share"]),
+             "total_text": f"{total:,}"} for pair in fragility["pairs"]]
 
 
 def _header(request: HttpRequest, column: Column, current: bool) -> dict[str, Any]:

@@ -17,7 +17,9 @@ from .errors import ConfigurationError
 
 Role = Literal["system", "user", "assistant"]
 ROLES: tuple[str, ...] = ("system", "user", "assistant")
-FinishReason = Literal["stop", "length", "content_filter", "cancelled", "error"]
+#: Why a stream ended. "incomplete": the stream ended without the provider saying why (a connection
+#: closed early by a proxy or a crashed server looks like this), so the answer may be cut off.
+FinishReason = Literal["stop", "length", "content_filter", "cancelled", "error", "incomplete"]
 
 Sleep = Callable[[float], Awaitable[None]]
 

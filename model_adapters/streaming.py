@@ -190,7 +190,7 @@ class StreamingResponse:
             output_tokens=meta.output_tokens if meta.output_tokens is not None else count_tokens(text),
             time_to_first_token=(self._first_at - self._started) if self._first_at is not None else None,
             latency=time.monotonic() - self._started,
-            finish_reason=reason or meta.finish_reason or "stop",
+            finish_reason=reason or meta.finish_reason or "incomplete",
             tokens_counted=counted,
             attempts=self._attempts,
         )

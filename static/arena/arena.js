@@ -22,6 +22,12 @@ const renderQueued = new Set();
 const STORAGE_KEY = "arena.battle";
 const WATCHDOG_MS = 20000; // while waiting, ask the server now and then: it fails answers whose worker is gone
 
+// Why a vote will not count, told before the vote (arena.selectors.vote_notice).
+const VOTE_NOTICES = {
+  identity_leak: "an answer named a model, so the battle is no longer blind.",
+  incomplete_answer: "an answer was cut off or did not finish.",
+};
+
 function csrfToken() {
   const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
   return match ? decodeURIComponent(match[1]) : "";
@@ -78,7 +84,11 @@ function applyEvent(event) {
     if (!a) return;
     Object.assign(a, { status: event.status, text: event.text, error: event.error, seq: null });
     battle.status = event.battle_status;
+    if (event.vote_notice !== undefined) battle.vote_notice = event.vote_notice;
     render();
+  } else if (event.type === "identity_leak") {
+    battle.vote_notice = battle.vote_notice || "identity_leak";
+    renderControls();
   }
 }
 
@@ -210,6 +220,10 @@ function renderControls() {
   sendButton.disabled = !canPrompt;
   document.querySelectorAll('input[name="mode"], #pickers select').forEach((input) => { input.disabled = status !== "idle"; });
   newRoundButton.hidden = status === "idle";
+  const notice = $("vote-notice");
+  const why = battle && status !== "voted" ? VOTE_NOTICES[battle.vote_notice] : undefined;
+  notice.hidden = !why;
+  notice.textContent = why ? `This vote will be recorded but not counted toward the leaderboard: ${why}` : "";
   const help = $("prompt-help");
   if (status === "idle") help.textContent = "";
   else if (status === "generating") help.textContent = "Both models are answering…";
@@ -223,7 +237,8 @@ function renderControls() {
     showNotice(`${names} failed to answer. Retry it, or start a new round.`);
   } else if (voted) {
     const [a, b] = SIDES.map((s) => battle.models[s].name);
-    const counted = battle.mode === "anonymous" ? "" : " Side-by-side votes do not count toward the leaderboard.";
+    const counted = battle.mode !== "anonymous" ? " Side-by-side votes do not count toward the leaderboard."
+      : VOTE_NOTICES[battle.vote_notice] ? ` This vote does not count toward the leaderboard: ${VOTE_NOTICES[battle.vote_notice]}` : "";
     showNotice(`Model A was ${a}; Model B was ${b}.${counted}`, "info");
   }
 }

@@ -33,3 +33,14 @@ def test_it_recognises_the_language_of_a_prompt(text: str, language: str) -> Non
 )
 def test_it_recognises_prompts_that_contain_code(text: str, code: bool) -> None:
     assert prompt_has_code(text) is code
+
+
+def test_duplicated_prompts_are_recognised_whatever_their_case_spacing_and_final_punctuation() -> None:
+    from arena.prompts import prompt_fingerprint, prompt_normal
+
+    assert prompt_normal("  Hello,   WORLD!! ") == "hello, world"
+    assert prompt_fingerprint("Hello world!") == prompt_fingerprint("hello   world") == prompt_fingerprint("HELLO WORLD.")
+    assert prompt_fingerprint("Ｈｅｌｌｏ world") == prompt_fingerprint("hello world")  # full-width letters (NFKC)
+    assert prompt_fingerprint("hello world?") == prompt_fingerprint("hello world")
+    assert prompt_fingerprint("hello, world") != prompt_fingerprint("hello world")
+    assert len(prompt_fingerprint("x")) == 32 and prompt_fingerprint(" !? ") == ""

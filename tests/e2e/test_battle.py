@@ -179,3 +179,26 @@ def test_a_failed_side_can_be_retried_and_the_battle_then_voted(page: Page, aren
     assert page.locator("#conversation-a .msg.model").inner_text() == answer_a  # A's answer was kept
     page.get_by_role("button", name="Tie").click()
     expect(page.locator("#notice")).to_contain_text("Model B was Demo Flaky (offline)")
+
+
+def test_a_voter_is_told_before_voting_that_an_answer_naming_a_model_will_not_count(page: Page, arena: Arena) -> None:
+    set_alias = ("from arena.models import ArenaModel; "
+                 "ArenaModel.objects.filter(name='Demo Pelican (offline)').update(aliases={!r})")
+    arena.manage("shell", "-c", set_alias.format("Pelican"))
+    try:
+        page.goto("/")
+        # Every demo persona repeats the start of the prompt, so both answers name the alias.
+        page.get_by_label("Prompt").fill("Is Pelican a good name for a bird?")
+        page.get_by_role("button", name="Send").click()
+        notice = page.locator("#vote-notice")
+        expect(notice).to_have_text("This vote will be recorded but not counted toward the leaderboard: an answer "
+                                    "named a model, so the battle is no longer blind.", timeout=20_000)
+        vote_a = page.get_by_role("button", name="A is better")
+        expect(vote_a).to_be_enabled(timeout=20_000)
+        expect(notice).to_be_visible()  # still there when the vote is possible
+        vote_a.click()
+        expect(page.locator("#notice")).to_contain_text("This vote does not count toward the leaderboard: an answer "
+                                                        "named a model")
+        expect(notice).to_be_hidden()
+    finally:
+        arena.manage("shell", "-c", set_alias.format(""))

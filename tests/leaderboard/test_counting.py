@@ -18,16 +18,18 @@ from django.test import override_settings
 from arena.models import Answer, ArenaModel, Battle, Turn, Vote
 from leaderboard import counting
 from leaderboard.models import BattleStyle, Snapshot
-from leaderboard.rules import FACTS, Rules, judged, split_counted, views
+from leaderboard.rules import FACTS, Rules, duplicate_votes, judged, split_counted, views
 from leaderboard.snapshots import battles_from_rows, counts_hash, snapshot_refresh, view_rows, vote_rows
 from ratings.aggregate import aggregate
+from ratings.fragility import leaderboard_fragility
 from ratings.leaderboard import compute_leaderboard
 from ratings.outcomes import FROM_ARENA
 from tests.factories import battle_voted, model
 
 pytestmark = pytest.mark.django_db
 
-RULES = Rules(min_vote_seconds=2.0, max_votes_per_ip_per_day=3, long_prompt_chars=50, category_min_votes=1)
+RULES = Rules(min_vote_seconds=2.0, max_votes_per_ip_per_day=3, long_prompt_chars=50, category_min_votes=1,
+              duplicate_prompt_share=0.02, duplicate_prompt_min_votes=4)
 MIDNIGHT = datetime(2026, 3, 1, tzinfo=UTC)
 STYLES: list[Any] = [[10, 1, 2, 0], [250.0, 0, 5, 3], [0, 0, 0, 0], [], [1, 2, 3], [1, "2", 3, 4], [1, None, 0, 0],
                      {"a": 1, "b": 2, "c": 3, "d": 4}, [1, True, 0, 0], [3.5, 0, 1, 0]]
@@ -50,6 +52,8 @@ def random_arena(seed: int, n: int = 400) -> None:
             model_a=a, model_b=b, status=Battle.Status.VOTED, session_key=f"s{i}", ip_hash=ip, created_at=when,
             turn_count=rng.choice([1, 1, 2, 3]), first_prompt_chars=rng.choice([10, 49, 50, 51, 400]),
             has_code=rng.random() < 0.3, language=rng.choice(["en", "en", "fr", "de", "", "und"]),
+            # A prompt asked very often, one asked often, unique ones, and imports with no prompt.
+            prompt_fingerprint=rng.choice(["", "hot", "hot", "hot", "warm", f"u{i}", f"u{i}", f"u{i}"]),
             mode=Battle.Mode.ANONYMOUS if counts else Battle.Mode.SIDE_BY_SIDE))
         votes.append(dict(outcome=rng.choice(["a", "b", "tie", "both_bad"]), counts=counts,
                           excluded_reason="" if counts else rng.choice(["side_by_side", "", "spam"]),
@@ -107,15 +111,24 @@ def sql_cells(tally: counting.Tally) -> Counter[tuple[Any, ...]]:
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_the_sql_rules_count_and_exclude_exactly_the_votes_the_python_rules_do(seed: int) -> None:
     random_arena(seed)
-    reference = list(judged(vote_rows(), RULES))
+    rows = list(vote_rows())
+    duplicates = duplicate_votes(rows, RULES)
+    reference = list(judged(rows, RULES, duplicates))
     counted = [row for row, reason in reference if not reason]
     excluded = Counter(reason for _, reason in reference if reason)
-    assert {"not_counted:side_by_side", "not_counted:unspecified", "too_fast", "ip_daily_cap"} <= set(excluded)
+    assert {"not_counted:side_by_side", "not_counted:unspecified", "too_fast", "ip_daily_cap",
+            "duplicate_prompt"} <= set(excluded)
     tally = counting.tally(RULES)
     assert tally.excluded == dict(sorted({**excluded, "failed_battle": 1}.items()))
     assert tally.votes == len(counted) and tally.last_vote == max(r.vote_id for r in counted)
     assert sql_cells(tally) == reference_cells(counted, RULES)
-    assert tally.capped.tolist() == sorted(row.vote_id for row, reason in reference if reason == "ip_daily_cap")
+    assert tally.capped.tolist() == sorted(row.vote_id for row, reason in reference
+                                           if reason in ("ip_daily_cap", "duplicate_prompt"))
+    assert counting.duplicate_votes(RULES) == duplicates
+    # The frequent prompt keeps exactly its cap of votes; the one under the cap keeps them all.
+    passing = [r for r in rows if r.vote_id not in duplicates and (r, "") in reference]
+    hot = sum(1 for r in passing if r.prompt_fingerprint == "hot")
+    assert hot == int(RULES.prompt_cap(len(passing) + len(duplicates)))
     assert tally.languages == {r.language for r in counted}
 
 
@@ -211,7 +224,9 @@ def old_refresh(rules: Rules, *, rounds: int, seed: int) -> dict[str, dict[str, 
             "view": view.key, "title": view.title, "votes": battles.n_battles, "vote_id_min": min(ids),
             "vote_id_max": max(ids), "excluded": dict(sorted(excluded.items())), "counts_hash": counts_hash(battles),
             "ci_method": "bootstrap", "rounds": rounds, "seed": seed,
-            "result": {**board.to_dict(), "model_names": {str(pk): names[pk] for r in kept for pk in (r.model_a, r.model_b)}},
+            "result": {**board.to_dict(), "model_names": {str(pk): names[pk] for r in kept for pk in (r.model_a, r.model_b)},
+                       # Added since: the fragility of the top places, of every view fitted on pair counts.
+                       **({} if view.style_control else {"fragility": leaderboard_fragility(battles, top=5)})},
         }
     return out
 
@@ -221,7 +236,9 @@ def test_a_refresh_writes_exactly_the_snapshots_the_old_vote_by_vote_refresh_com
     random_arena(seed, n=350)
     settings = {"ARENA_MIN_VOTE_SECONDS": RULES.min_vote_seconds, "ARENA_LONG_PROMPT_CHARS": RULES.long_prompt_chars,
                 "ARENA_MAX_VOTES_PER_IP_PER_DAY": RULES.max_votes_per_ip_per_day,
-                "ARENA_CATEGORY_MIN_VOTES": RULES.category_min_votes, "ARENA_LEADERBOARD_METHOD": "bootstrap"}
+                "ARENA_CATEGORY_MIN_VOTES": RULES.category_min_votes, "ARENA_LEADERBOARD_METHOD": "bootstrap",
+                "ARENA_DUPLICATE_PROMPT_SHARE": RULES.duplicate_prompt_share,
+                "ARENA_DUPLICATE_PROMPT_MIN_VOTES": RULES.duplicate_prompt_min_votes}
     with override_settings(**settings):
         snapshots = snapshot_refresh(rounds=25, seed=seed)
     expected = old_refresh(RULES, rounds=25, seed=seed)

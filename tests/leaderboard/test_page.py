@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 def snapshot_of(ratings: dict[str, tuple[float, int]], *, view: str = "overall", title: str = "Overall",
                 run: uuid.UUID | None = None, votes: int = 500, flags: dict[str, list[str]] | None = None,
-                **fields: Any) -> Snapshot:
+                result_extra: dict[str, Any] | None = None, **fields: Any) -> Snapshot:
     """A snapshot written directly, for shapes that real votes cannot easily produce."""
     ordered = sorted(ratings.items(), key=lambda item: -item[1][0])
     rows = [{"model": name, "rating": rating, "lower": rating - 20, "upper": rating + 20, "rank_ub": i + 1,
@@ -36,7 +36,8 @@ def snapshot_of(ratings: dict[str, tuple[float, int]], *, view: str = "overall",
                                     "style_control": False},
         "method": "bradley_terry", "ci_method": "bootstrap", "rounds": 100, "seed": 0, "code_version": "0.1.0+abc",
         "counts_hash": "0" * 64,
-        "result": {"rows": rows, "metadata": {"notes": []}, "parameters": [], "names": names, "matrices": matrices},
+        "result": {"rows": rows, "metadata": {"notes": []}, "parameters": [], "names": names, "matrices": matrices,
+                   **(result_extra or {})},
     }
     defaults.update(fields)
     return Snapshot.objects.create(**defaults)
@@ -156,6 +157,34 @@ def test_the_page_states_when_and_how_the_snapshot_was_computed_and_what_was_lef
     assert "<dt>Seed</dt><dd>42</dd>" in html and "<code>0.1.0+deadbeef</code>" in html
     assert "3 cast too soon to have read both answers; 2 battles that failed" in html
     assert "daily cap" not in html  # a reason with no votes is not listed
+
+
+def test_the_page_lists_each_rule_with_its_version_and_thresholds_and_what_it_left_out(client: Client) -> None:
+    from leaderboard.rules import Rules
+
+    filters = {"view": "overall", "description": "Every counted vote.", "style_control": False,
+               **Rules.from_settings().to_filters()}
+    snapshot_of({"A": (1010, 300), "B": (990, 300)}, filters=filters,
+                excluded={"not_counted:identity_leak": 4, "not_counted:incomplete_answer": 1})
+    html = page(client)
+    assert "<code>identity_leak</code> v1" in html
+    assert "<code>too_fast</code> v1 (min_vote_seconds = 2.0)" in html
+    assert "4 battles where an answer named a model (identity leak); 1 battles with an answer cut off" in html
+
+
+def test_the_page_says_how_many_votes_would_reverse_each_top_place(client: Client) -> None:
+    fragility = {"method": "m", "votes": 91_000, "max_share": 0.5, "pairs": [
+        {"rank": 1, "above": "A", "below": "B", "votes": 37, "share": 37 / 91_000, "budget": 45_500, "refits": 9},
+        {"rank": 2, "above": "B", "below": "C", "votes": None, "share": None, "budget": 45_500, "refits": 40}]}
+    snapshot_of({"A": (1030, 500), "B": (1010, 500), "C": (950, 500)}, result_extra={"fragility": fragility})
+    text = " ".join(re.sub(r"<[^>]+>", " ", page(client)).split())
+    assert "Rank 1: A stays above B unless 37 votes (0.041% of 91,000) are removed." in text
+    assert "Rank 2: B stays above C even with 45,500 votes (50% of 91,000) removed" in text
+
+
+def test_without_fragility_figures_the_page_has_no_fragility_section(client: Client) -> None:
+    snapshot_of({"A": (1010, 300), "B": (990, 300)})
+    assert "How fragile" not in page(client)
 
 
 def test_a_snapshot_keeps_its_stable_address_after_a_newer_run(client: Client) -> None:

@@ -50,7 +50,19 @@ def test_a_snapshot_ranks_the_models_and_records_its_inputs() -> None:
     assert all(r["lower"] <= r["rating"] <= r["upper"] for r in rows)
     assert overall.votes == 120 and overall.rounds == 50 and overall.seed == 7
     assert overall.vote_id_min >= 1 and overall.vote_id_max - overall.vote_id_min == 119
-    assert overall.filters["ruleset"] == 1 and overall.filters["min_vote_seconds"] == 2
+    fragile = overall.result["fragility"]
+    assert fragile["votes"] == 120 and [(p["rank"], p["above"], p["below"]) for p in fragile["pairs"]] == [
+        (1, "Strong", "Middle"), (2, "Middle", "Weak")]
+    assert all(p["votes"] is None or 0 < p["votes"] <= p["budget"] for p in fragile["pairs"])
+    style = next(s for s in snapshots if s.view == "style_control")
+    assert "fragility" not in style.result  # fitted battle by battle: not checked
+    assert overall.filters["ruleset"] == 2 and overall.filters["min_vote_seconds"] == 2
+    rules = {r["name"]: r for r in overall.filters["rules"]}
+    assert list(rules) == ["side_by_side", "incomplete_answer", "identity_leak", "admin_review", "too_fast",
+                           "ip_daily_cap", "duplicate_prompt"]
+    assert rules["duplicate_prompt"]["thresholds"] == {"duplicate_prompt_share": 0.001, "duplicate_prompt_min_votes": 20}
+    assert rules["too_fast"] == {"name": "too_fast", "version": 1, "applied": "snapshot",
+                                 "thresholds": {"min_vote_seconds": 2.0}}
     assert len(overall.counts_hash) == 64 and overall.code_version
     assert overall.method == "bradley_terry" and overall.ci_method == "bootstrap"
 
@@ -190,3 +202,17 @@ def test_a_refresh_outside_a_transaction_reads_every_query_from_one_snapshot_of_
     play(30)
     overall = next(s for s in snapshot_refresh(rounds=5) if s.view == "overall")
     assert overall.votes == 30 and Snapshot.objects.filter(run=overall.run).count() == 2
+
+
+def test_a_prompt_asked_too_often_counts_only_up_to_its_cap() -> None:
+    a, b = model("A"), model("B")
+    for i in range(30):
+        battle_voted(a, b, "a", prompt="What is 2+2?" if i % 2 else "what is 2+2", ip_hash=f"ip-{i}", fingerprinted=True)
+    for i in range(20):
+        battle_voted(a, b, "b", prompt=f"Question number {i}", ip_hash=f"other-{i}", fingerprinted=True)
+    with override_settings(ARENA_DUPLICATE_PROMPT_MIN_VOTES=12, ARENA_DUPLICATE_PROMPT_SHARE=0.1):
+        overall = next(s for s in snapshot_refresh(rounds=10) if s.view == "overall")
+    assert overall.excluded["duplicate_prompt"] == 18  # 30 votes on one prompt, 12 kept
+    assert overall.votes == 32
+    rows = overall.result["rows"]
+    assert {r["model"]: r["wins"] for r in rows} == {"A": 12, "B": 20}

@@ -63,6 +63,15 @@ async def test_a_server_that_ends_without_done_still_finishes_cleanly(wire_serve
     assert result.finish_reason == "length"
 
 
+async def test_a_stream_cut_before_its_finish_reason_is_incomplete_not_stopped(wire_server):
+    # A proxy closing the connection early looks like this: text, then nothing saying why it ended.
+    parts = WIRE.answer(["half an ", "answ"], usage=None)
+    wire_server.reply(Reply(parts=parts[:3]))
+    result = await collect(adapter(wire_server, key_env="").stream(HI))
+    assert result.text == "half an answ"
+    assert result.finish_reason == "incomplete"
+
+
 async def test_a_content_filter_stop_before_any_text_is_a_refusal(wire_server):
     wire_server.reply(Reply(parts=WIRE.answer([], finish="content_filter")))
     with pytest.raises(ContentRefused):
