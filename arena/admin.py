@@ -12,7 +12,7 @@ from django.utils.http import urlencode
 
 from . import probes, services
 from .forms import ArenaModelForm
-from .models import Answer, ArenaModel, Battle, Turn, Vote
+from .models import AdminAlert, Answer, ArenaModel, Battle, Turn, Vote
 from .tasks import model_probe
 
 PROBE_REFRESH_SECONDS = 2
@@ -28,6 +28,7 @@ class ArenaModelAdmin(admin.ModelAdmin):
     readonly_fields = ("created_at", "updated_at")
     fieldsets = (
         (None, {"fields": ("name", "organization", "aliases", "license", "link", "state", "sampling_weight")}),
+        ("Release", {"fields": ("released_at", "prerelease_variants")}),
         ("Connection", {
             "fields": ("adapter_kind", "provider_model", "base_url", "key_env", "key_file"),
             "description": "The API key is never stored here: name the environment variable (or file) "
@@ -190,3 +191,20 @@ class VoteAdmin(ReadOnlyAdmin):
         count = services.votes_exclude(vote_ids=list(queryset.values_list("pk", flat=True)),
                                        by=request.user.get_username())
         self.message_user(request, f"Excluded {count} vote(s) ({services.ADMIN_REVIEW}); they are kept, not counted.")
+
+
+@admin.register(AdminAlert)
+class AdminAlertAdmin(admin.ModelAdmin):
+    """Alerts raised by the arena itself (a human-check verifier that cannot be reached, ...)."""
+
+    list_display = ("created_at", "source", "message", "resolved")
+    list_filter = ("resolved", "source")
+    readonly_fields = ("created_at", "source", "message")
+    actions = ("resolve_alerts",)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description="Mark the selected alerts as resolved")
+    def resolve_alerts(self, request: HttpRequest, queryset: QuerySet[AdminAlert]) -> None:
+        self.message_user(request, f"Resolved {queryset.update(resolved=True)} alert(s).")

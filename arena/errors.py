@@ -40,6 +40,10 @@ class InvalidInput(ArenaError):
     status = 400
 
 
+class Forbidden(ArenaError):
+    status = 403
+
+
 class NotFound(ArenaError):
     status = 404
 

@@ -77,6 +77,16 @@ class ArenaModel(models.Model):
     options = models.JSONField(
         "adapter options", default=dict, blank=True, help_text="JSON object of adapter-specific options."
     )
+    released_at = models.DateTimeField(
+        "public release", null=True, blank=True,
+        help_text="When the model was released to the public. Leave empty while it is tested before release.",
+    )
+    prerelease_variants = models.PositiveSmallIntegerField(
+        "variants tested before release", default=0,
+        help_text="How many private variants of this model were tested in the arena before its release. Picking the "
+        "best of several inflates its score until fresh votes arrive: with 2 or more, the model stays provisional on "
+        "the leaderboard until ARENA_FRESH_VOTES counted votes were cast on it after its public release.",
+    )
     sampling_weight = models.FloatField(
         default=1.0, validators=[MinValueValidator(0.0)],
         help_text="Relative chance of being drawn for an anonymous battle; 0 never draws it.",
@@ -227,8 +237,9 @@ class Vote(models.Model):
     reinstated_at = models.DateTimeField(null=True, blank=True, help_text="When an admin made the vote count again.")
     reinstated_by = models.CharField(max_length=150, blank=True)
     time_to_vote = models.FloatField(null=True, blank=True, help_text="Seconds from the last answer to the vote.")
-    session_key = models.CharField(max_length=64)
-    ip_hash = models.CharField(max_length=64)
+    # Indexed: the anomalous-voter checks read a voter's recent votes after every vote (leaderboard/voters.py).
+    session_key = models.CharField(max_length=64, db_index=True)
+    ip_hash = models.CharField(max_length=64, db_index=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
@@ -236,3 +247,19 @@ class Vote(models.Model):
 
     def __str__(self) -> str:
         return f"Vote {self.outcome} on {self.battle_id}"
+
+
+class AdminAlert(models.Model):
+    """Something an admin should know about that no request failed for (e.g. a human-check verifier is down)."""
+
+    source = models.CharField(max_length=100, help_text="What raised it, e.g. human_check:turnstile.")
+    message = models.CharField(max_length=500)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    resolved = models.BooleanField(default=False, help_text="Tick once it has been dealt with.")
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "admin alert"
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.message[:60]}"

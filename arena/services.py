@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from ratings.outcomes import FROM_ARENA
 
+from . import human_check
 from . import leaks as leak_rules
 from .dispatch import SIDES, side_dispatch, turn_dispatch
 from .errors import Conflict, InvalidInput, TooManyRequests, Unavailable
@@ -41,6 +42,7 @@ class CastRule:
     name: str
     version: int
     description: str
+    thresholds: tuple[tuple[str, Any], ...] = ()
 
 
 #: The rules a vote is judged by when it is cast, in order (the first broken is the reason); every snapshot
@@ -48,8 +50,9 @@ class CastRule:
 CAST_RULES = (
     CastRule("side_by_side", 1, "The voter chose the models, so the vote is not blind."),
     CastRule(INCOMPLETE_ANSWER, 1, "An answer did not finish normally: no finish reason, cut off at the token "
-             "limit, failed or cancelled."),
-    CastRule(leak_rules.RULE, leak_rules.VERSION, "An answer named an arena model, its organisation or an alias."),
+             "limit, failed or cancelled.", (("complete_finish_reasons", ", ".join(sorted(COMPLETE_FINISH_REASONS))),)),
+    CastRule(leak_rules.RULE, leak_rules.VERSION, "An answer named an arena model, its organisation or an alias.",
+             (("min_term_chars", leak_rules.MIN_TERM_CHARS),)),
     CastRule(ADMIN_REVIEW, 1, "An admin left the vote out after review."),
 )
 
@@ -206,13 +209,16 @@ def answer_retry(*, battle_uuid: Any, session_key: str, side: Any) -> Battle:
     return battle
 
 
-def battle_vote(*, battle_uuid: Any, session_key: str, ip_hash: str, outcome: Any) -> tuple[Vote, bool]:
+def battle_vote(*, battle_uuid: Any, session_key: str, ip_hash: str, outcome: Any,
+                human_proof: Any = None) -> tuple[Vote, bool]:
     """Record the battle's one vote; a repeat of the same vote returns it, a different one is a conflict.
 
-    Returns the vote and whether this call created it.
+    With ``ARENA_HUMAN_CHECK`` on, ``human_proof`` must pass it first (:mod:`arena.human_check`), outside
+    the transaction (a hosted verifier is a network call). Returns the vote and whether this call created it.
     """
     if not isinstance(outcome, str) or outcome not in FROM_ARENA:  # a list or an object is not hashable
         raise InvalidInput(f"The vote must be one of {', '.join(FROM_ARENA)}.")
+    human_check.vote_verify(human_proof)
     try:
         with transaction.atomic():
             battle = battle_of_session(battle_uuid, session_key, lock=True)
@@ -236,7 +242,8 @@ def battle_vote(*, battle_uuid: Any, session_key: str, ip_hash: str, outcome: An
             )
             Battle.objects.filter(pk=battle.pk).update(status=Battle.Status.VOTED)
             if counts:
-                transaction.on_commit(_leaderboard_notify, robust=True)  # a refresh is also scheduled
+                vote_id = vote.pk
+                transaction.on_commit(lambda: _leaderboard_notify(vote_id), robust=True)  # a refresh is also scheduled
             return vote, True
     except IntegrityError:
         # A concurrent request for the same battle won the race: answer as a repeat.
@@ -277,9 +284,9 @@ def battle_exclusion(battle: Battle) -> tuple[str, dict[str, Any]]:
     return "", {}
 
 
-def _leaderboard_notify() -> None:
-    # By name: the arena never imports the leaderboard (see docs/architecture.md).
-    current_app.signature(LEADERBOARD_VOTE_COUNTED).delay()
+def _leaderboard_notify(vote_id: int | None = None) -> None:
+    # By name: the arena never imports the leaderboard (see docs/architecture.md). With the vote, its voter is checked.
+    current_app.signature(LEADERBOARD_VOTE_COUNTED, args=(vote_id,) if vote_id is not None else ()).delay()
 
 
 def _vote_repeat(existing: Vote, outcome: str) -> Vote:
@@ -329,6 +336,9 @@ def evidence_summary(evidence: dict[str, Any]) -> str:
     for found in evidence.get("answers", []):
         what = ", ".join(found.get("terms", [])) or found.get("finish_reason", "")
         parts.append(f"turn {found.get('turn')} {str(found.get('side', '')).upper()}: {what}")
+    for signal in evidence.get("signals", []):
+        detail = ", ".join(f"{k} {v}" for k, v in signal.items() if k not in ("signal", "scope"))
+        parts.append(f"{signal.get('signal')} ({signal.get('scope')}): {detail}")
     if "review" in evidence:
         parts.append(f"reviewed by {evidence['review'].get('by', '?')}")
     return "; ".join(parts)[:300]

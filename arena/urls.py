@@ -5,6 +5,7 @@ from . import views
 urlpatterns = [
     path("", views.arena_page, name="arena"),
     path("api/models", views.models_list, name="arena-models"),
+    path("api/human-check", views.human_check_challenge, name="api-human-check"),
     path("api/battles", views.battle_create, name="api-battle-create"),
     path("api/battles/<uuid:battle_uuid>", views.battle_detail, name="api-battle"),
     path("api/battles/<uuid:battle_uuid>/turns", views.turn_create, name="api-turn-create"),

@@ -11,9 +11,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
-from . import selectors, services
+from . import human_check, selectors, services
 from .api import allow_methods, json_body, json_errors
-from .errors import ArenaError
+from .errors import ArenaError, NotFound
 from .models import Battle
 from .sessions import session_key_verified
 
@@ -80,6 +80,7 @@ def arena_page(request: HttpRequest) -> HttpResponse:
         "models": selectors.models_active(),
         "max_turns": settings.ARENA_MAX_TURNS,
         "max_prompt_chars": settings.ARENA_MAX_PROMPT_CHARS,
+        "human_check": human_check.page_config(),
     }
     return render(request, "arena/index.html", context)
 
@@ -133,6 +134,7 @@ def battle_vote(request: HttpRequest, battle_uuid: Any) -> HttpResponse:
         session_key=_session_key(request),
         ip_hash=_client_ip_hash(request),
         outcome=data.get("outcome"),
+        human_proof=data.get("human_check"),
     )
     battle = vote.battle
     body = {
@@ -141,6 +143,15 @@ def battle_vote(request: HttpRequest, battle_uuid: Any) -> HttpResponse:
         "models": {"a": selectors.model_card(battle.model_a), "b": selectors.model_card(battle.model_b)},
     }
     return JsonResponse(body, status=201 if created else 200)
+
+
+@allow_methods("GET")
+@json_errors
+def human_check_challenge(request: HttpRequest) -> HttpResponse:
+    """A proof-of-work challenge for the next vote (404 unless ARENA_HUMAN_CHECK is pow)."""
+    if human_check.kind() != "pow":
+        raise NotFound("No proof-of-work check is configured.")
+    return JsonResponse(human_check.pow_challenge(), headers={"Cache-Control": "no-store"})
 
 
 @allow_methods("GET")

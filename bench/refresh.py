@@ -113,9 +113,9 @@ def models_fill(conn: Any, n_models: int) -> None:
     conn.execute("""
         INSERT INTO arena_arenamodel (id, name, organization, license, link, adapter_kind, provider_model, base_url,
                                       key_env, key_file, generation, timeouts, options, sampling_weight, state,
-                                      created_at, updated_at, aliases)
+                                      created_at, updated_at, aliases, prerelease_variants)
         SELECT i, 'bench-model-' || lpad(i::text, 3, '0'), 'Org ' || (i %% 40), 'Apache-2.0', '', '', '', '', '', '',
-               '{}', '{}', '{}', 1.0, 'paused', now(), now(), ''
+               '{}', '{}', '{}', 1.0, 'paused', now(), now(), '', 0
         FROM generate_series(1, %(n)s::int) AS i""", {"n": n_models})
 
 

@@ -6,34 +6,43 @@ from django.core.exceptions import BadRequest
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 
 from arena.api import view_methods
+from arena.human_check import content_security_origins
 
 from .errors import wants_json
 
 UTF8_CODECS = frozenset({"utf-8", "ascii"})  # codecs.lookup() names
 
-# No inline script anywhere: every script is a static file, so script-src needs only 'self'.
-POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
+def content_security_policy(extra: tuple[str, ...] = ()) -> str:
+    """No inline script anywhere: every script is a static file, so script-src needs only 'self'; a hosted
+    human check (``ARENA_HUMAN_CHECK``) adds its provider's origins for its script, frame and requests."""
+    more = "".join(f" {origin}" for origin in extra)
+    return "; ".join(
+        [
+            "default-src 'self'",
+            f"script-src 'self'{more}",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            f"connect-src 'self'{more}",
+            *([f"frame-src 'self'{more}"] if extra else []),
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+POLICY = content_security_policy()
 
 
 class ContentSecurityPolicyMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
+        self.policy = content_security_policy(content_security_origins())
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        response.headers.setdefault("Content-Security-Policy", POLICY)
+        response.headers.setdefault("Content-Security-Policy", self.policy)
         return response
 
 

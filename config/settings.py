@@ -11,6 +11,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_float, env_int, env_list, env_networks, env_str
 
@@ -226,6 +227,34 @@ ARENA_STYLE_BOOTSTRAP_MAX_VOTES = env_int("ARENA_STYLE_BOOTSTRAP_MAX_VOTES", 100
 # Duplicated prompts (docs/integrity.md): one first prompt counts at most max(MIN_VOTES, SHARE x the votes).
 ARENA_DUPLICATE_PROMPT_SHARE = env_float("ARENA_DUPLICATE_PROMPT_SHARE", 0.001, minimum=0.0, maximum=1.0)
 ARENA_DUPLICATE_PROMPT_MIN_VOTES = env_int("ARENA_DUPLICATE_PROMPT_MIN_VOTES", 20, minimum=0)
+# A model tested in 2+ private variants before release stays provisional until this many counted votes after release.
+ARENA_FRESH_VOTES = env_int("ARENA_FRESH_VOTES", 500, minimum=0)
+# Anomalous voters, checked after every counted vote (leaderboard/voters.py, docs/integrity.md).
+ARENA_VOTER_CHECKS = env_bool("ARENA_VOTER_CHECKS", True)
+ARENA_VOTER_MAX_PER_HOUR = env_int("ARENA_VOTER_MAX_PER_HOUR", 40, minimum=1)
+ARENA_VOTER_MIN_MEDIAN_SECONDS = env_float("ARENA_VOTER_MIN_MEDIAN_SECONDS", 4.0, minimum=0.0)
+ARENA_VOTER_MIN_VOTES = env_int("ARENA_VOTER_MIN_VOTES", 8, minimum=1)
+ARENA_VOTER_Z = env_float("ARENA_VOTER_Z", 4.5, minimum=0.5)
+ARENA_VOTER_SHARE = env_float("ARENA_VOTER_SHARE", 0.8, minimum=0.5, maximum=1.0)
+ARENA_VOTER_AGREEMENT_Z = env_float("ARENA_VOTER_AGREEMENT_Z", 3.5, minimum=0.5)
+ARENA_VOTER_HISTORY = env_int("ARENA_VOTER_HISTORY", 500, minimum=10)
+ARENA_CAMPAIGN_SESSIONS = env_int("ARENA_CAMPAIGN_SESSIONS", 5, minimum=2)
+ARENA_CAMPAIGN_MINUTES = env_int("ARENA_CAMPAIGN_MINUTES", 60, minimum=1)
+ARENA_CAMPAIGN_SHARE = env_float("ARENA_CAMPAIGN_SHARE", 0.8, minimum=0.0, maximum=1.0)
+# A human check before voting (arena/human_check.py): "" (off), pow, turnstile, hcaptcha or recaptcha.
+ARENA_HUMAN_CHECK = env_str("ARENA_HUMAN_CHECK", "")
+if ARENA_HUMAN_CHECK not in ("", "pow", "turnstile", "hcaptcha", "recaptcha"):
+    raise ImproperlyConfigured(f"ARENA_HUMAN_CHECK must be empty, pow, turnstile, hcaptcha or recaptcha; got "
+                               f"{ARENA_HUMAN_CHECK!r}")
+ARENA_HUMAN_CHECK_SITE_KEY = env_str("ARENA_HUMAN_CHECK_SITE_KEY", "")
+ARENA_HUMAN_CHECK_SECRET = env_str("ARENA_HUMAN_CHECK_SECRET", "")
+ARENA_HUMAN_CHECK_VERIFY_URL = env_str("ARENA_HUMAN_CHECK_VERIFY_URL", "")  # default: the provider's siteverify
+ARENA_HUMAN_CHECK_TIMEOUT = env_int("ARENA_HUMAN_CHECK_TIMEOUT", 5, minimum=1)
+ARENA_POW_BITS = env_int("ARENA_POW_BITS", 16, minimum=1)
+if ARENA_POW_BITS > 32:
+    raise ImproperlyConfigured(f"ARENA_POW_BITS must be at most 32 (2^32 hashes is more than a browser can do); got "
+                               f"{ARENA_POW_BITS}")
+ARENA_POW_SECONDS = env_int("ARENA_POW_SECONDS", 300, minimum=10)
 # How many of the top places each snapshot checks for fragility (docs/integrity.md); 0 turns it off.
 ARENA_FRAGILITY_TOP = env_int("ARENA_FRAGILITY_TOP", 5, minimum=0)
 ARENA_SNAPSHOT_KEEP_HOURS = env_int("ARENA_SNAPSHOT_KEEP_HOURS", 48, minimum=1)

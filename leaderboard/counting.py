@@ -31,7 +31,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 from numpy.typing import NDArray
 
-from arena.models import Answer, Battle, Turn, Vote
+from arena.models import Answer, ArenaModel, Battle, Turn, Vote
 from ratings.data import Battles
 from ratings.outcomes import FROM_ARENA
 from ratings.style import STYLE_FEATURES
@@ -83,6 +83,7 @@ def _passing_sql(rules: Rules, up_to: int | None) -> tuple[str, dict[str, Any]]:
     bound = "AND v.id <= %(up_to)s" if up_to is not None else ""
     sql = f"""passing AS (
         SELECT v.id AS id, v.battle_id AS battle_id, v.outcome AS outcome, b.prompt_fingerprint AS fingerprint,
+               v.created_at AS created_at,
                (v.ip_hash = '' OR ROW_NUMBER() OVER (
                    PARTITION BY {dialect.address}, {dialect.utc_day} ORDER BY v.id) <= %(cap)s) AS within_cap
         FROM {_table(Vote)} v JOIN {_table(Battle)} b ON b.id = v.battle_id
@@ -130,6 +131,25 @@ def _tally_sql(rules: Rules, up_to: int | None) -> tuple[str, dict[str, Any]]:
         WHERE p.within_cap AND d.id IS NULL
         GROUP BY 1, 2, {groups}"""
     return sql, {**params, "long_prompt_chars": rules.long_prompt_chars}
+
+
+def fresh_votes(rules: Rules, *, up_to: int | None = None) -> dict[int, int]:
+    """Counted votes cast at or after each model's public release, for the models tested in two or more variants
+    before it (the fresh-vote provisional rule, docs/integrity.md); by model id, only models with a release date."""
+    passing, params = _passing_sql(rules, up_to)
+    model = _table(ArenaModel)
+    sql = f"""WITH {passing}
+        SELECT m.id, COUNT(*)
+        FROM {model} m
+        JOIN {_table(Battle)} b ON b.model_a_id = m.id OR b.model_b_id = m.id
+        JOIN passing p ON p.battle_id = b.id
+        LEFT JOIN duplicates d ON d.id = p.id
+        WHERE m.prerelease_variants >= 2 AND m.released_at IS NOT NULL AND p.within_cap AND d.id IS NULL
+              AND p.created_at >= m.released_at
+        GROUP BY m.id"""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {row[0]: row[1] for row in cursor.fetchall()}
 
 
 def duplicate_votes(rules: Rules, *, up_to: int | None = None) -> set[int]:

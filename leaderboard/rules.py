@@ -95,11 +95,18 @@ class Rules:
 def rule_list(rules: Rules) -> list[dict[str, Any]]:
     """Every rule a vote is judged by, in order: those applied when it is cast (their decision is stored on the
     vote as ``not_counted:<name>``) and those the snapshot applies, each with its version and thresholds."""
-    cast = [{"name": r.name, "version": r.version, "applied": "cast", "thresholds": {}} for r in CAST_RULES]
+    from .voters import RULE as VOTER_RULE
+    from .voters import VERSION as VOTER_VERSION
+    from .voters import Thresholds
+
+    cast = [{"name": r.name, "version": r.version, "applied": "cast", "thresholds": dict(r.thresholds)}
+            for r in CAST_RULES]
+    voters = {"name": VOTER_RULE, "version": VOTER_VERSION, "applied": "after each vote",
+              "thresholds": {**Thresholds.from_settings().to_dict(), "enabled": settings.ARENA_VOTER_CHECKS}}
     refresh = [{"name": name, "version": version, "applied": "snapshot",
                 "thresholds": {field: getattr(rules, field) for field in fields}}
                for name, version, fields in REFRESH_RULES]
-    return cast + refresh
+    return [*cast, voters, *refresh]
 
 
 @dataclass(frozen=True)

@@ -189,6 +189,7 @@ def snapshot_refresh(*, rounds: int | None = None, seed: int | None = None, forc
             return []
         names = dict(ArenaModel.objects.values_list("pk", "name"))
         style = counting.style_battles(rules, tally, names)
+        fresh = fresh_record(rules)
     rounds = settings.ARENA_SNAPSHOT_ROUNDS if rounds is None else rounds
     seed = settings.ARENA_SNAPSHOT_SEED if seed is None else seed
     overall = counting.view_battles(tally.cells, next(views((), rules)), names)
@@ -210,6 +211,8 @@ def snapshot_refresh(*, rounds: int | None = None, seed: int | None = None, forc
         snapshot.run, snapshot.computed_at, snapshot.excluded = run, now, tally.excluded
         # The duplicated-prompt rule depends on every vote up to the last one the refresh saw: kept to recompute it.
         snapshot.filters["votes_up_to"] = tally.seen
+        if fresh["models"]:
+            snapshot.result["fresh"] = fresh
         computed[view.key] = snapshot
     snapshots = [computed[v.key] for v in ordered if v.key in computed]
     with transaction.atomic():
@@ -218,6 +221,17 @@ def snapshot_refresh(*, rounds: int | None = None, seed: int | None = None, forc
             snapshot.published = published
             snapshot.save()
     return snapshots
+
+
+def fresh_record(rules: Rules) -> dict[str, Any]:
+    """The fresh-vote provisional rule's figures for a run: each model tested in two or more variants before its
+    release, with its release date and the counted votes cast on it since (docs/integrity.md)."""
+    counted = counting.fresh_votes(rules)
+    tested = ArenaModel.objects.filter(prerelease_variants__gte=2).values_list("pk", "name", "prerelease_variants",
+                                                                               "released_at")
+    models = {name: {"variants": variants, "released_at": released.isoformat() if released else None,
+                     "fresh_votes": counted.get(pk, 0)} for pk, name, variants, released in tested}
+    return {"required": settings.ARENA_FRESH_VOTES, "models": models}
 
 
 @dataclass(frozen=True)

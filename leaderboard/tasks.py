@@ -13,6 +13,7 @@ from arena.models import Vote
 from .retention import snapshot_prune
 from .selectors import snapshot_latest
 from .snapshots import snapshot_refresh
+from .voters import vote_check
 
 logger = logging.getLogger(__name__)
 LOCK_KEY = "leaderboard:refreshing"
@@ -33,8 +34,14 @@ def leaderboard_refresh() -> None:
 
 
 @shared_task(name="leaderboard.vote_counted", ignore_result=True)
-def leaderboard_vote_counted() -> None:
-    """After a counted vote: refresh once ARENA_SNAPSHOT_EVERY_VOTES new ones have come in since the last run."""
+def leaderboard_vote_counted(vote_id: int | None = None) -> None:
+    """After a counted vote: check its voter (leaderboard/voters.py), then refresh once ARENA_SNAPSHOT_EVERY_VOTES
+    new ones have come in since the last run."""
+    if vote_id is not None and settings.ARENA_VOTER_CHECKS:
+        findings = vote_check(vote_id)
+        if findings:
+            logger.info("vote %s: anomalous voter (%s); its votes no longer count", vote_id,
+                        ", ".join(sorted({f.signal for f in findings})))
     latest = snapshot_latest()
     since = Vote.objects.filter(counts=True)
     if latest is not None and latest.vote_id_max is not None:

@@ -37,6 +37,7 @@ EXCLUSIONS = {
     "not_counted:identity_leak": "battles where an answer named a model (identity leak)",
     "not_counted:incomplete_answer": "battles with an answer cut off or unfinished",
     "not_counted:admin_review": "left out by an admin after review",
+    "not_counted:anomalous_voter": "from voters flagged as anomalous (checked after each vote)",
 }
 FLAGS = {
     "never_lost": "never lost a battle: its rating and upper bound are only a floor",
@@ -64,6 +65,7 @@ class BoardRow:
     upper_unbounded: bool
     votes: int
     provisional: bool
+    provisional_why: str
     bar: SafeString
     flags: list[tuple[str, str]]
 
@@ -193,6 +195,7 @@ def board_rows(result: dict[str, Any], *, provisional_votes: int) -> list[BoardR
     """The snapshot's rows with each model's current display metadata, in rating order."""
     raw = result.get("rows", [])
     models = {m.name: m for m in ArenaModel.objects.filter(name__in=[r["model"] for r in raw])}
+    fresh = result.get("fresh") or {"required": 0, "models": {}}
     domain = charts.interval_domain([_interval(r) for r in raw])
     rows = []
     for row in raw:
@@ -203,11 +206,25 @@ def board_rows(result: dict[str, Any], *, provisional_votes: int) -> list[BoardR
             upper_unbounded=row["upper"] is None and "upper_unbounded" in row.get("flags", []),
             organization=found.organization, license=found.license, link=_safe_link(found.link),
             deprecated=found.state == ArenaModel.State.DEPRECATED,
-            votes=row["battles"], provisional=row["battles"] < provisional_votes,
+            votes=row["battles"], **_provisional(row, provisional_votes, fresh),
             flags=[(flag.replace("_", " "), FLAGS.get(flag, "")) for flag in row.get("flags", [])],
             bar=mark_safe(charts.interval_bar(_interval(row), domain=domain)),  # charts escapes every label
         ))
     return rows
+
+
+def _provisional(row: dict[str, Any], provisional_votes: int, fresh: dict[str, Any]) -> dict[str, Any]:
+    """Whether a row is provisional, and why: too few votes, or too few since the release of a model tested in
+    several private variants (the fresh-vote rule, stored with the snapshot)."""
+    reasons = []
+    if row["battles"] < provisional_votes:
+        reasons.append(f"Fewer than {provisional_votes} votes: the rating may still move a lot.")
+    tested = fresh["models"].get(row["model"])
+    if tested is not None and tested["fresh_votes"] < fresh["required"]:
+        since = "since its public release" if tested["released_at"] else "after a public release (it has none yet)"
+        reasons.append(f"Tested in {tested['variants']} private variants before release: provisional until "
+                       f"{fresh['required']} counted votes {since}; it has {tested['fresh_votes']}.")
+    return {"provisional": bool(reasons), "provisional_why": " ".join(reasons)}
 
 
 def _safe_link(link: str) -> str:

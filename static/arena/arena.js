@@ -303,10 +303,39 @@ async function retry(side) {
   });
 }
 
+// ---- the human check before a vote (arena/human_check.py) -----------------------------------------
+
+function leadingZeroBits(bytes) {
+  let bits = 0;
+  for (const byte of bytes) {
+    if (byte === 0) { bits += 8; continue; }
+    return bits + Math.clz32(byte) - 24;
+  }
+  return bits;
+}
+
+async function solveProofOfWork() {
+  const challenge = await api("GET", "/api/human-check");
+  const encoder = new TextEncoder();
+  for (let nonce = 0; ; nonce++) {
+    const digest = await crypto.subtle.digest("SHA-256", encoder.encode(`${challenge.token}:${nonce}`));
+    if (leadingZeroBits(new Uint8Array(digest)) >= challenge.bits) return { token: challenge.token, nonce: String(nonce) };
+  }
+}
+
+async function humanProof() {
+  const kind = root.dataset.humanCheck;
+  if (!kind) return undefined;
+  if (kind === "pow") return solveProofOfWork();
+  const field = document.querySelector(`[name="${root.dataset.humanCheckField}"]`);
+  return { token: field ? field.value : "" };
+}
+
 async function vote(outcome) {
   if (!battle || battle.status !== "ready") return;
   await battleAction(async () => {
-    const result = await api("POST", `/api/battles/${battle.id}/vote`, { outcome });
+    const human_check = await humanProof();
+    const result = await api("POST", `/api/battles/${battle.id}/vote`, { outcome, human_check });
     battle.status = "voted";
     battle.vote = result.outcome;
     battle.models = result.models;

@@ -16,6 +16,7 @@ def form(**overrides: Any) -> dict[str, Any]:
         "state": "active", "sampling_weight": "1.5", "adapter_kind": "openai", "provider_model": "llama-3-8b",
         "base_url": "http://127.0.0.1:8080/v1", "key_env": "LLAMA_KEY", "key_file": "",
         "generation": '{"max_tokens": 256, "temperature": 0.7}', "timeouts": '{"first_token": 20}', "options": "{}",
+        "aliases": "Llama, Our Llama", "released_at_0": "", "released_at_1": "", "prerelease_variants": "0",
     }
     data.update(overrides)
     return data

@@ -36,10 +36,12 @@ class Arena:
 
 
 @pytest.fixture(scope="module")
-def arena(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Arena]:
+def arena(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Arena]:
+    """A fresh ``arena_run`` for the test module, with the module's ``ARENA_ENV`` settings if it has any."""
     data_dir = tmp_path_factory.mktemp("arena-data")
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.update(ARENA_DATA_DIR=str(data_dir), ARENA_ADMIN_PASSWORD=ADMIN_PASSWORD, DJANGO_SETTINGS_MODULE="config.settings")
+    env.update(getattr(request.module, "ARENA_ENV", {}))
     port = free_port()
     log = open(data_dir / "server.log", "w")  # noqa: SIM115 - closed at teardown
     process = subprocess.Popen([sys.executable, "manage.py", "arena_run", "--port", str(port)], cwd=ROOT, env=env,

@@ -58,8 +58,10 @@ def test_a_snapshot_ranks_the_models_and_records_its_inputs() -> None:
     assert "fragility" not in style.result  # fitted battle by battle: not checked
     assert overall.filters["ruleset"] == 2 and overall.filters["min_vote_seconds"] == 2
     rules = {r["name"]: r for r in overall.filters["rules"]}
-    assert list(rules) == ["side_by_side", "incomplete_answer", "identity_leak", "admin_review", "too_fast",
-                           "ip_daily_cap", "duplicate_prompt"]
+    assert list(rules) == ["side_by_side", "incomplete_answer", "identity_leak", "admin_review", "anomalous_voter",
+                           "too_fast", "ip_daily_cap", "duplicate_prompt"]
+    assert rules["anomalous_voter"]["thresholds"]["z"] == 4.5 and rules["identity_leak"]["thresholds"] == {
+        "min_term_chars": 3}
     assert rules["duplicate_prompt"]["thresholds"] == {"duplicate_prompt_share": 0.001, "duplicate_prompt_min_votes": 20}
     assert rules["too_fast"] == {"name": "too_fast", "version": 1, "applied": "snapshot",
                                  "thresholds": {"min_vote_seconds": 2.0}}
@@ -216,3 +218,31 @@ def test_a_prompt_asked_too_often_counts_only_up_to_its_cap() -> None:
     assert overall.votes == 32
     rows = overall.result["rows"]
     assert {r["model"]: r["wins"] for r in rows} == {"A": 12, "B": 20}
+
+
+def test_a_model_tested_in_several_variants_stays_provisional_until_enough_votes_after_its_release(client) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    release = timezone.now() - timedelta(hours=1)
+    new, old = model("New", prerelease_variants=3, released_at=release), model("Old")
+    for i in range(12):  # before the release: they do not count as fresh
+        battle_voted(new, old, "a", ip_hash=f"ip-{i}", when=release - timedelta(minutes=i + 1))
+    for i in range(5):
+        battle_voted(new, old, "b", ip_hash=f"late-{i}", when=release + timedelta(minutes=i + 1))
+    with override_settings(ARENA_FRESH_VOTES=6, ARENA_PROVISIONAL_VOTES=1):
+        overall = next(s for s in snapshot_refresh(rounds=10) if s.view == "overall")
+        assert overall.result["fresh"] == {"required": 6, "models": {
+            "New": {"variants": 3, "released_at": release.isoformat(), "fresh_votes": 5}}}
+        html = client.get("/leaderboard").content.decode()
+    new_row = html.split('data-value="New"', 1)[1].split("</tr>", 1)[0]
+    old_row = html.split('data-value="Old"', 1)[1].split("</tr>", 1)[0]
+    assert "Tested in 3 private variants before release: provisional until 6 counted votes since its public " \
+           "release; it has 5." in new_row
+    assert "badge provisional" not in old_row
+    battle_voted(new, old, "b", ip_hash="late-9", when=release + timedelta(minutes=30))
+    with override_settings(ARENA_FRESH_VOTES=6, ARENA_PROVISIONAL_VOTES=1):
+        snapshot_refresh(rounds=10)
+        html = client.get("/leaderboard").content.decode()
+    assert "badge provisional" not in html.split('data-value="New"', 1)[1].split("</tr>", 1)[0]
