@@ -337,7 +337,10 @@ def evidence_summary(evidence: dict[str, Any]) -> str:
         what = ", ".join(found.get("terms", [])) or found.get("finish_reason", "")
         parts.append(f"turn {found.get('turn')} {str(found.get('side', '')).upper()}: {what}")
     for signal in evidence.get("signals", []):
-        detail = ", ".join(f"{k} {v}" for k, v in signal.items() if k not in ("signal", "scope"))
+        # The model first, the figures after it in a fixed order (PostgreSQL's jsonb does not keep the keys' order).
+        figures = sorted((k, v) for k, v in signal.items() if k not in ("signal", "scope", "model", "model_id"))
+        named = [("model", signal["model"])] if "model" in signal else []
+        detail = ", ".join(f"{k} {v}" for k, v in named + figures)
         parts.append(f"{signal.get('signal')} ({signal.get('scope')}): {detail}")
     if "review" in evidence:
         parts.append(f"reviewed by {evidence['review'].get('by', '?')}")

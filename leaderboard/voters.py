@@ -278,8 +278,13 @@ def vote_check(vote_id: int) -> list[Finding]:
 
 
 def _exclude(which: Q, findings: list[Finding], limits: Thresholds) -> None:
+    named = dict(ArenaModel.objects.filter(pk__in=[f.detail["model_id"] for f in findings if "model_id" in f.detail])
+                 .values_list("pk", "name"))
+    signals = [{"signal": f.signal, "scope": f.scope,
+                **({"model": named.get(f.detail["model_id"], "?")} if "model_id" in f.detail else {}), **f.detail}
+               for f in findings]
     evidence = {"rule": RULE, "version": VERSION, "at": timezone.now().isoformat(), "thresholds": limits.to_dict(),
-                "signals": [{"signal": f.signal, "scope": f.scope, **f.detail} for f in findings]}
+                "signals": signals}
     with transaction.atomic():
         # Counted votes only, never reinstated ones: an admin's decision stands.
         Vote.objects.filter(which, counts=True, reinstated_at__isnull=True, battle__mode="anonymous").update(

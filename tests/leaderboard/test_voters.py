@@ -117,6 +117,10 @@ def test_a_session_that_always_votes_for_the_weakest_model_is_left_out_silently(
     evidence = excluded.first().evidence
     assert evidence["rule"] == "anomalous_voter" and {s["signal"] for s in evidence["signals"]} >= {"bias_for"}
     assert {s["scope"] for s in evidence["signals"]} == {"session"}
+    assert any(s.get("model") == "Weak" for s in evidence["signals"])  # named for the review page
+    from arena.services import evidence_summary
+
+    assert "bias_for (session): model Weak" in evidence_summary(evidence)
     assert set(excluded.values_list("excluded_reason", flat=True)) == {"anomalous_voter"}
 
 
