@@ -9,6 +9,7 @@ or base URLs.
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -103,24 +104,48 @@ def battle_state(battle: Battle) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class AnswerFindings:
+    """What the cast-time rules look at in a battle's answers, every turn's (the evidence lists are stored on votes)."""
+
+    unfinished: list[dict[str, Any]]  # pending, streaming or failed answers
+    incomplete: list[dict[str, Any]]  # finished, but not normally (cut off, no finish reason, ...)
+    leaks: list[dict[str, Any]]  # finished answers naming a model
+    streaming: list[tuple[int, str]]  # (turn id, side) of the answers streaming now
+
+
+def answer_findings(battle: Battle) -> AnswerFindings:
+    found = AnswerFindings([], [], [], [])
+    rows = Answer.objects.filter(turn__battle=battle).values_list("turn_id", "turn__index", "side", "status",
+                                                                  "finish_reason", "leaks")
+    for turn_id, index, side, status, reason, leaks in rows:
+        if status != Answer.Status.DONE:
+            found.unfinished.append({"turn": index, "side": side, "finish_reason": reason or status})
+            if status == Answer.Status.STREAMING:
+                found.streaming.append((turn_id, side))
+        elif reason not in COMPLETE_FINISH_REASONS:
+            found.incomplete.append({"turn": index, "side": side, "finish_reason": reason or status})
+        if leaks:
+            found.leaks.append({"turn": index, "side": side, "terms": leaks})
+    return found
+
+
 def vote_notice(battle: Battle) -> str:
     """Why a vote on this anonymous battle would be kept but not counted, told to the voter before voting:
     ``incomplete_answer`` (an answer finished abnormally), ``identity_leak`` (an answer named a model, also
     found in the text streamed so far), or "" (none that the voter is told of; see ``services.CAST_RULES``)."""
     if battle.mode != Battle.Mode.ANONYMOUS:
         return ""
-    answers = list(Answer.objects.filter(turn__battle=battle).values_list("turn_id", "side", "status",
-                                                                           "finish_reason", "leaks"))
-    if any(status == Answer.Status.DONE and reason not in COMPLETE_FINISH_REASONS
-           for _, _, status, reason, _ in answers):
+    found = answer_findings(battle)
+    if found.incomplete:
         return "incomplete_answer"
-    if any(leaks for *_, leaks in answers):
+    if found.leaks:
         return "identity_leak"
-    streaming_texts = [streaming.buffer_read(turn_id, side)[1] for turn_id, side, status, _, _ in answers
-                       if status == Answer.Status.STREAMING]
-    if any(streaming_texts):
+    streaming_texts = [text for text in (streaming.buffer_read(turn_id, side)[1] for turn_id, side in found.streaming)
+                       if text]
+    if streaming_texts:
         detector = leak_detector_current()
-        if any(detector.find(text) for text in streaming_texts if text):
+        if any(detector.find(text) for text in streaming_texts):
             return "identity_leak"
     return ""
 

@@ -27,7 +27,7 @@ from .errors import Conflict, InvalidInput, TooManyRequests, Unavailable
 from .models import COMPLETE_FINISH_REASONS, Answer, ArenaModel, Battle, Turn, Vote
 from .prompts import prompt_fingerprint, prompt_has_code, prompt_language
 from .sampling import NotEnoughModels, pair_sample
-from .selectors import battle_of_session
+from .selectors import answer_findings, battle_of_session
 from .text import text_storable
 
 LEADERBOARD_VOTE_COUNTED = "leaderboard.vote_counted"  # the task a counted vote triggers
@@ -271,16 +271,11 @@ def battle_exclusion(battle: Battle) -> tuple[str, dict[str, Any]]:
     excluded = vote_exclusion(battle.mode)
     if excluded:
         return excluded, {}
-    answers = list(Answer.objects.filter(turn__battle=battle).values_list("turn__index", "side", "status",
-                                                                           "finish_reason", "leaks"))
-    incomplete = [{"turn": turn, "side": side, "finish_reason": reason or status}
-                  for turn, side, status, reason, _ in answers
-                  if status != Answer.Status.DONE or reason not in COMPLETE_FINISH_REASONS]
-    if incomplete:
-        return INCOMPLETE_ANSWER, {"answers": incomplete}
-    leaks = [{"turn": turn, "side": side, "terms": found} for turn, side, _, _, found in answers if found]
-    if leaks:
-        return leak_rules.RULE, {"answers": leaks}
+    found = answer_findings(battle)
+    if found.unfinished or found.incomplete:
+        return INCOMPLETE_ANSWER, {"answers": found.unfinished + found.incomplete}
+    if found.leaks:
+        return leak_rules.RULE, {"answers": found.leaks}
     return "", {}
 
 
