@@ -4,11 +4,13 @@ import itertools
 import json
 import random
 from html import escape
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.test import override_settings
+from django.utils import timezone
 
 import ratings.leaderboard as engine
 from arena.models import ArenaModel, Battle
@@ -102,8 +104,9 @@ def test_excluded_votes_are_left_out_and_counted_by_reason() -> None:
     a, b = model("Strong"), model("Weak")
     battle_voted(b, a, "a", mode="side_by_side")                   # the voter chose the models
     battle_voted(b, a, "a", time_to_vote=0.4)                      # no time to read the answers
-    for _ in range(3):
-        battle_voted(b, a, "a", ip_hash="busy")                    # beyond the daily cap of 2
+    noon = timezone.now().replace(hour=12, minute=0) - timedelta(days=1)  # one UTC day, whatever the time now
+    for minute in range(3):
+        battle_voted(b, a, "a", ip_hash="busy", when=noon + timedelta(minutes=minute))  # beyond the daily cap of 2
     Battle.objects.create(model_a=a, model_b=b, status=Battle.Status.FAILED, session_key="s", ip_hash="h")
     with override_settings(ARENA_MAX_VOTES_PER_IP_PER_DAY=2):
         overall = next(s for s in snapshot_refresh(rounds=10) if s.view == "overall")
