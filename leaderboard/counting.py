@@ -371,7 +371,7 @@ def style_battles(rules: Rules, tally: Tally, names: dict[int, str], *, up_to: i
     model_a = np.empty(size, dtype=np.int64)
     model_b = np.empty(size, dtype=np.int64)
     outcome = np.empty(size, dtype=np.int8)
-    style = np.empty((size, 2 * k), dtype=np.float64)
+    style = np.empty((size, 2 * k), dtype=np.float32)  # word and Markdown counts: exact below 2**24
     filled = 0
     for block in _number_blocks(sql, params, 4 + 2 * k):
         block = block[~_member(block[:, 0].astype(np.int64), tally.capped)]

@@ -48,8 +48,8 @@ class Battles:
     weights: NDArray[np.float64] | None = None
     tstamp: NDArray[np.float64] | None = None
     anony: NDArray[np.bool_] | None = None
-    style_a: NDArray[np.float64] | None = None
-    style_b: NDArray[np.float64] | None = None
+    style_a: NDArray[np.floating[Any]] | None = None  # float32 holds counts below 2**24 exactly, in half the memory
+    style_b: NDArray[np.floating[Any]] | None = None
     counts: NDArray[np.float64] | None = None
 
     def __post_init__(self) -> None:

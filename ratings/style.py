@@ -53,13 +53,50 @@ def style_from_metadata(metadata: Mapping[str, Any]) -> tuple[float, ...] | None
     return tuple(values)
 
 
-def style_differences(style_a: NDArray[np.float64], style_b: NDArray[np.float64]) -> NDArray[np.float64]:
+BLOCK = 1 << 17  # battles per block when a pass over the battles works block by block
+
+
+def normalised_differences(style_a: NDArray[Any], style_b: NDArray[Any]) -> NDArray[np.float64]:
+    """``(a - b) / (a + b)`` per feature (0 where both are 0), in float64 whatever the counts' type."""
+    a = np.asarray(style_a, dtype=np.float64)
+    b = np.asarray(style_b, dtype=np.float64)
+    total = a + b
+    return np.divide(a - b, total, out=np.zeros_like(total), where=total != 0)
+
+
+def style_scaling(style_a: NDArray[Any], style_b: NDArray[Any]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The mean and (population) standard deviation of each normalised difference over the battles.
+
+    Computed in two passes block by block, so that no array the size of all the battles' features is
+    ever held: the refresh's style-controlled view has one row per counted vote.
+    """
+    n, k = len(style_a), style_a.shape[1]
+    if not n:
+        return np.zeros(k), np.ones(k)
+    total = np.zeros(k)
+    for lo in range(0, n, BLOCK):
+        total += normalised_differences(style_a[lo:lo + BLOCK], style_b[lo:lo + BLOCK]).sum(axis=0)
+    center = total / n
+    squares = np.zeros(k)
+    for lo in range(0, n, BLOCK):
+        squares += np.square(normalised_differences(style_a[lo:lo + BLOCK], style_b[lo:lo + BLOCK]) - center).sum(axis=0)
+    return center, np.sqrt(squares / n)
+
+
+def standardised(diff: NDArray[np.float64], center: NDArray[np.float64], scale: NDArray[np.float64]
+                 ) -> NDArray[np.float64]:
+    """Normalised differences centred and divided by their spread (left centred where the spread is 0)."""
+    diff = diff - center
+    return np.divide(diff, scale, out=np.zeros_like(diff), where=scale > 0)
+
+
+def style_differences(style_a: NDArray[Any], style_b: NDArray[Any]) -> NDArray[np.float64]:
     """Standardised normalised differences of the two answers' style counts.
 
     Parameters
     ----------
     style_a, style_b
-        Raw counts, shape ``(n_battles, n_features)``.
+        Raw counts, shape ``(n_battles, n_features)``, of any numeric type.
 
     Returns
     -------
@@ -67,10 +104,5 @@ def style_differences(style_a: NDArray[np.float64], style_b: NDArray[np.float64]
         ``(a - b) / (a + b)`` per feature (0 where both are 0), centred and divided by its standard
         deviation over the battles (left centred where that is 0).
     """
-    a = np.asarray(style_a, dtype=np.float64)
-    b = np.asarray(style_b, dtype=np.float64)
-    total = a + b
-    diff = np.divide(a - b, total, out=np.zeros_like(total), where=total != 0)
-    diff -= diff.mean(axis=0) if len(diff) else 0.0
-    spread = diff.std(axis=0) if len(diff) else np.ones(diff.shape[1])
-    return np.divide(diff, spread, out=np.zeros_like(diff), where=spread > 0)
+    center, scale = style_scaling(style_a, style_b)
+    return standardised(normalised_differences(style_a, style_b), center, scale)

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from scipy.optimize import check_grad
 
+from ratings import style, style_control
 from ratings.data import Battles
 from ratings.leaderboard import compute_leaderboard
 from ratings.style import STYLE_FEATURES, style_counts, style_differences, style_from_metadata
@@ -96,3 +97,31 @@ def test_style_control_bootstrap_is_reproducible():
     again = compute_leaderboard(battles, style_control=True, rounds=30, seed=9).to_dict()
     assert first == again
     assert first["rows"][0]["lower"] < first["rows"][0]["rating"] < first["rows"][0]["upper"]
+
+
+def test_block_by_block_sums_equal_the_whole_data_at_once(monkeypatch):
+    """Large data is summed in blocks (features standardised per block, never stored): same fit and intervals."""
+    rng = np.random.default_rng(5)
+    battles = styled_battles(rng.normal(size=6), np.array([0.5, 0.1, -0.2, 0.3]), 5_000, rng)
+    whole = style_data(battles)
+    assert whole.cached is not None  # one block: features computed once
+    params = rng.normal(size=6 + len(STYLE_FEATURES))
+    monkeypatch.setattr(style_control, "BLOCK", 37)
+    monkeypatch.setattr(style, "BLOCK", 37)
+    narrow = Battles(battles.model_a, battles.model_b, battles.outcome, battles.names,
+                     style_a=battles.style_a.astype(np.float32), style_b=battles.style_b.astype(np.float32))
+    blocked = style_data(narrow)  # counts as the refresh reads them: float32, exact for whole numbers
+    assert blocked.cached is None and sum(1 for _ in blocked.blocks()) == -(-5_000 // 37)
+    np.testing.assert_allclose(blocked.center, whole.center, rtol=1e-12)
+    np.testing.assert_allclose(blocked.scale, whole.scale, rtol=1e-12)
+    for got, expected in zip(style_objective(params, blocked, 0.1), style_objective(params, whole, 0.1), strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-9)
+    monkeypatch.undo()
+    board = compute_leaderboard(battles, style_control=True, ci="sandwich", elo_k=None).to_dict()
+    monkeypatch.setattr(style_control, "BLOCK", 37)
+    monkeypatch.setattr(style, "BLOCK", 37)
+    again = compute_leaderboard(narrow, style_control=True, ci="sandwich", elo_k=None).to_dict()
+    for row, other in zip(board["rows"], again["rows"], strict=True):
+        assert row["model"] == other["model"]
+        for key in ("rating", "lower", "upper"):
+            assert abs(row[key] - other[key]) < 1e-6
