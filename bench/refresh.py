@@ -285,7 +285,7 @@ def baseline_refresh() -> int:
     done = 0
     for view in views({r.language for r in counted}, rules):
         kept = [r for r in counted if view.keep(r)]
-        if not kept or (not view.always and len(kept) < rules.category_min_votes):
+        if not kept or len(kept) < view.min_votes:
             continue
         battles = battles_from_rows(kept, names, style=view.style_control)
         ci = ("sandwich" if view.style_control and battles.n_battles > settings.ARENA_STYLE_BOOTSTRAP_MAX_VOTES

@@ -222,6 +222,10 @@ ARENA_MAX_VOTES_PER_IP_PER_DAY = env_int("ARENA_MAX_VOTES_PER_IP_PER_DAY", 500, 
 ARENA_LONG_PROMPT_CHARS = env_int("ARENA_LONG_PROMPT_CHARS", 500, minimum=1)
 ARENA_CATEGORY_MIN_VOTES = env_int("ARENA_CATEGORY_MIN_VOTES", 200, minimum=1)
 ARENA_PROVISIONAL_VOTES = env_int("ARENA_PROVISIONAL_VOTES", 300, minimum=0)
+# The style-controlled view needs this many counted votes (it fits four style coefficients besides the models).
+ARENA_STYLE_MIN_VOTES = env_int("ARENA_STYLE_MIN_VOTES", 500, minimum=1)
+# A model with fewer counted votes in a view is fitted (its votes inform the others) but not ranked.
+ARENA_RANK_MIN_VOTES = env_int("ARENA_RANK_MIN_VOTES", 30, minimum=0)
 ARENA_LEADERBOARD_METHOD = env_str("ARENA_LEADERBOARD_METHOD", "bootstrap")  # a key of ratings.leaderboard.METHODS
 ARENA_STYLE_BOOTSTRAP_MAX_VOTES = env_int("ARENA_STYLE_BOOTSTRAP_MAX_VOTES", 10000, minimum=0)
 # Duplicated prompts (docs/integrity.md): one first prompt counts at most max(MIN_VOTES, SHARE x the votes).

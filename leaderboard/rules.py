@@ -46,7 +46,8 @@ REFRESH_RULES: tuple[tuple[str, int, tuple[str, ...]], ...] = (
     ("duplicate_prompt", 1, ("duplicate_prompt_share", "duplicate_prompt_min_votes")),
 )
 #: Thresholds of snapshots stored before a rule existed: values under which the rule leaves nothing out.
-RULE_ABSENT: dict[str, Any] = {"duplicate_prompt_share": 1.0, "duplicate_prompt_min_votes": 0}
+RULE_ABSENT: dict[str, Any] = {"duplicate_prompt_share": 1.0, "duplicate_prompt_min_votes": 0, "style_min_votes": 1,
+                               "rank_min_votes": 0}
 SAMPLE_MULTIPLIER = 2654435761  # Knuth's multiplicative hash: vote ids in a fixed, scrambled order
 SAMPLE_MODULUS = 1 << 32
 
@@ -66,6 +67,8 @@ class Rules:
     category_min_votes: int
     duplicate_prompt_share: float = 1.0
     duplicate_prompt_min_votes: int = 0
+    style_min_votes: int = 1  # the style-controlled view's minimum (it fits four more parameters)
+    rank_min_votes: int = 0  # a model with fewer votes in a view is fitted but not ranked
 
     @classmethod
     def from_settings(cls) -> Rules:
@@ -76,6 +79,8 @@ class Rules:
             category_min_votes=settings.ARENA_CATEGORY_MIN_VOTES,
             duplicate_prompt_share=float(settings.ARENA_DUPLICATE_PROMPT_SHARE),
             duplicate_prompt_min_votes=settings.ARENA_DUPLICATE_PROMPT_MIN_VOTES,
+            style_min_votes=settings.ARENA_STYLE_MIN_VOTES,
+            rank_min_votes=settings.ARENA_RANK_MIN_VOTES,
         )
 
     @classmethod
@@ -221,18 +226,25 @@ class View:
     fact: str | None = None
     value: bool | str = True
     style_control: bool = False
-    always: bool = False  # shown whatever its vote count
 
     def keep(self, row: VoteRow) -> bool:
         return self.fact is None or FACTS[self.fact](row, self.rules) == self.value
+
+    @property
+    def min_votes(self) -> int:
+        """The counted votes below which the view is not computed: one for the overall view (a new arena shows
+        its first vote), ``style_min_votes`` for the style-controlled view, ``category_min_votes`` for the others."""
+        if self.fact is None:
+            return self.rules.style_min_votes if self.style_control else 1
+        return self.rules.category_min_votes
 
 
 def views(languages: Iterable[str], rules: Rules) -> Iterator[View]:
     """Every view: overall and style-controlled, the categories, and one per language seen."""
     long_prompt = rules.long_prompt_chars
-    yield View("overall", "Overall", "Every counted vote.", rules, always=True)
+    yield View("overall", "Overall", "Every counted vote.", rules)
     yield View("style_control", "Style-controlled", "Every counted vote, controlling for answer length and "
-               "Markdown (headers, lists, bold).", rules, style_control=True, always=True)
+               "Markdown (headers, lists, bold).", rules, style_control=True)
     yield View("multi_turn", "Multi-turn", "Battles with follow-up questions.", rules, "multi_turn")
     yield View("long_prompt", "Long prompts", f"First prompt of {long_prompt} characters or more.", rules,
                "long_prompt")

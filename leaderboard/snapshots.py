@@ -203,7 +203,7 @@ def snapshot_refresh(*, rounds: int | None = None, seed: int | None = None, forc
             found, style = style, None
         else:
             found = counting.view_battles(tally.cells, view, names)
-        if found is None or (not view.always and found.battles.n_battles < rules.category_min_votes):
+        if found is None or found.battles.n_battles < view.min_votes:
             continue
         computing = Computing(view, rules, method, options, rounds, seed, progress)
         snapshot = computing.snapshot(found, overall)
@@ -260,10 +260,11 @@ class Computing:
         report = (lambda done, total: progress(view.key, done, total)) if progress else None
         board = engine.compute_leaderboard(battles, ci=ci, reweight=self.options["reweight"], rounds=self.rounds,
                                            seed=self.seed, style_control=view.style_control, progress=report,
-                                           elo_k=None)
+                                           elo_k=None, min_rank_battles=self.rules.rank_min_votes)
         extra: dict[str, Any] = {}
         if not view.style_control and settings.ARENA_FRAGILITY_TOP:
-            extra["fragility"] = leaderboard_fragility(battles, top=settings.ARENA_FRAGILITY_TOP)
+            extra["fragility"] = leaderboard_fragility(battles, top=settings.ARENA_FRAGILITY_TOP,
+                                                       min_rank_battles=self.rules.rank_min_votes)
         filters: dict[str, Any] = {**self.rules.to_filters(), "view": view.key, "description": view.description,
                                    "style_control": view.style_control, "leaderboard_method": self.method}
         if ci != self.options["ci"]:

@@ -45,6 +45,8 @@ FLAGS = {
     "disconnected": "never compared, even indirectly, with the main group of models",
     "lower_unbounded": "no lower bound: in enough bootstrap replicates it never won, so its rating fell without limit",
     "upper_unbounded": "no upper bound: in enough bootstrap replicates it never lost, so its rating rose without limit",
+    "too_few_battles": "too few votes in this view to be ranked: its interval says too little to place it above or "
+                       "below anyone",
 }
 STYLE_FEATURES = {"style_length": "Answer length", "style_headers": "Markdown headers", "style_lists": "Markdown lists",
                   "style_bold": "Bold text"}
@@ -52,7 +54,7 @@ STYLE_FEATURES = {"style_length": "Answer length", "style_headers": "Markdown he
 
 @dataclass(frozen=True)
 class BoardRow:
-    rank: int
+    rank: int | None  # None: too few votes to be ranked
     model: str
     organization: str
     license: str
@@ -79,7 +81,7 @@ class Column:
 
 
 COLUMNS = (
-    Column("rank", "Rank (UB)", False, lambda r: (r.rank, -r.rating)),
+    Column("rank", "Rank (UB)", False, lambda r: (r.rank is None, r.rank or 0, -r.rating)),
     Column("model", "Model", False, lambda r: r.model.casefold()),
     Column("rating", "Rating", True, lambda r: r.rating),
     Column("votes", "Votes", True, lambda r: r.votes),
@@ -150,6 +152,7 @@ def _page(request: HttpRequest, snapshot: Snapshot, tabs: list[Tab], *, is_lates
         "show_deprecated": show_deprecated,
         "deprecated_count": sum(r.deprecated for r in rows),
         "provisional_votes": settings.ARENA_PROVISIONAL_VOTES,
+        "rank_min_votes": snapshot.filters.get("rank_min_votes", 0),  # the snapshot's own threshold
         "is_latest": is_latest,
         "interval_chart": _interval_chart(snapshot, shown),
         "heatmaps": _heatmaps(snapshot, shown),

@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tie-model", choices=TIE_MODELS, default="half",
                         help="ties count half a win each way, or Davidson's tie parameter")
     parser.add_argument("--min-battles", type=int, default=0, help="leave out models with fewer battles")
+    parser.add_argument("--min-rank-battles", type=int, default=0,
+                        help="fit models with fewer battles but leave them unranked (rank_ub empty, listed last)")
     parser.add_argument("--style-control", action="store_true",
                         help="control for answer length and Markdown (needs FastChat conv_metadata)")
     parser.add_argument("--workers", type=int, default=None, help="bootstrap threads (results do not depend on it)")
@@ -82,7 +84,8 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
     try:
         board = compute_leaderboard(
             battles, ci=ci, reweight=reweight, rounds=args.rounds, seed=args.seed, anchor=args.anchor, tie_model=args.tie_model,
-            min_battles=args.min_battles, style_control=args.style_control, workers=args.workers,
+            min_battles=args.min_battles, min_rank_battles=args.min_rank_battles, style_control=args.style_control,
+            workers=args.workers,
             progress=ProgressBar(err, "bootstrap") if show_progress else None,
         )
     except ValueError as error:
@@ -133,7 +136,8 @@ def render(board: Leaderboard, output_format: str) -> str:
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(COLUMNS)
         for row in board.rows:
-            writer.writerow([row.model, repr(row.rating), repr(row.lower), repr(row.upper), row.rank_ub,
+            writer.writerow([row.model, repr(row.rating), repr(row.lower), repr(row.upper),
+                             "" if row.rank_ub is None else row.rank_ub,
                              row.battles, row.wins, row.losses, row.ties])
         return buffer.getvalue()
     return _table(board)
@@ -145,7 +149,8 @@ def _table(board: Leaderboard) -> str:
              f"{'wins':>6}  {'losses':>6}  {'ties':>6}  flags"]
     for row in board.rows:
         interval = f"{row.lower:7.1f} – {row.upper:7.1f}"
-        lines.append(f"{row.rank_ub:>4}  {row.model:<{width}}  {row.rating:7.1f}  {interval:>17}  {row.battles:>7}  "
+        rank = "–" if row.rank_ub is None else str(row.rank_ub)
+        lines.append(f"{rank:>4}  {row.model:<{width}}  {row.rating:7.1f}  {interval:>17}  {row.battles:>7}  "
                      f"{row.wins:>6}  {row.losses:>6}  {row.ties:>6}  {','.join(row.flags)}".rstrip())
     meta = board.metadata
     summary = f"{meta.n_battles} battles, {meta.n_models} models; Bradley–Terry ({meta.tie_model} ties)"

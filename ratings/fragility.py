@@ -147,9 +147,11 @@ def ranking_fragility(pairs: PairCounts, strengths: NDArray[np.float64], order: 
             if strengths[a] > strengths[b]]
 
 
-def leaderboard_fragility(battles: Battles, *, top: int = 5, max_share: float = MAX_SHARE) -> dict[str, object]:
+def leaderboard_fragility(battles: Battles, *, top: int = 5, max_share: float = MAX_SHARE,
+                          min_rank_battles: int = 0) -> dict[str, object]:
     """Fragility of the first ``top`` places of the plain Bradley–Terry fit (ties as half, every battle weighing
     the same) of these battles: for each adjacent pair, the fewest votes found whose removal reverses it.
+    Models with fewer than ``min_rank_battles`` battles are not ranked, so not placed either.
 
     Returns ``{"method": ..., "votes": total, "pairs": [...]}`` (see :meth:`Fragility.to_dict`), with no
     pairs when the maximum likelihood estimate does not exist (the fit would need a ridge).
@@ -161,7 +163,9 @@ def leaderboard_fragility(battles: Battles, *, top: int = 5, max_share: float = 
         return result
     plain = pairs.with_weights(pairs.counts)
     fit = fit_bradley_terry(plain)
-    order = [int(k) for k in np.argsort(-fit.strengths, kind="stable")]
+    played = np.bincount(plain.first, plain.counts.sum(axis=1), plain.n_models) + np.bincount(
+        plain.second, plain.counts.sum(axis=1), plain.n_models)
+    order = [int(k) for k in np.argsort(-fit.strengths, kind="stable") if played[k] >= min_rank_battles]
     found = ranking_fragility(plain, fit.strengths, order, top=top, max_share=max_share)
     result["pairs"] = [{"rank": order.index(f.above) + 1, **f.to_dict(battles.names)} for f in found]
     return result

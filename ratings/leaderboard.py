@@ -62,7 +62,7 @@ class Row:
     rating: float
     lower: float
     upper: float
-    rank_ub: int
+    rank_ub: int | None  # None: too few battles to be ranked (``min_rank_battles``)
     battles: int
     wins: int
     losses: int
@@ -103,6 +103,7 @@ class Metadata:
     bootstrap_ridged: int = 0
     bootstrap_partial: int = 0
     reweight: str = "none"
+    min_rank_battles: int = 0
     scale: str = "Elo: 400 points per factor of 10 in odds"
 
 
@@ -139,7 +140,7 @@ def compute_leaderboard(battles: Battles, *, ci: str = "bootstrap", rounds: int 
                         anchor: tuple[str, float] | None = None, tie_model: str = "half", min_battles: int = 0,
                         style_control: bool = False, progress: Progress | None = None,
                         ridge: float | None = None, workers: int | None = None,
-                        elo_k: float | None = 4.0, reweight: str = "none") -> Leaderboard:
+                        elo_k: float | None = 4.0, reweight: str = "none", min_rank_battles: int = 0) -> Leaderboard:
     """Compute the Bradley–Terry leaderboard with confidence intervals.
 
     Parameters
@@ -175,6 +176,12 @@ def compute_leaderboard(battles: Battles, *, ci: str = "bootstrap", rounds: int 
         battles, which keep their weights; the sandwich (ties as half) regularises the Hessian as
         arena-rank does. With the Davidson model or style control the same weights enter their
         weighted likelihoods and intervals. :data:`METHODS` names the usual combinations.
+    min_rank_battles
+        Models with fewer battles stay in the fit (their battles inform the others) but are not
+        ranked: their row has ``rank_ub`` ``None`` and the flag ``too_few_battles``, they are listed
+        after the ranked models, and the ranks of the others count only ranked models. An interval
+        from a handful of battles is no basis for "better beyond doubt" either way (one battle
+        gives a bootstrap interval of width zero).
 
     Returns
     -------
@@ -207,11 +214,12 @@ def compute_leaderboard(battles: Battles, *, ci: str = "bootstrap", rounds: int 
         style_control=style_control, n_battles=kept.n_battles, n_models=kept.n_models, ridge=ridge_used,
         well_posed=health.well_posed, notes=notes, dropped_models=dropped, bootstrap_unconverged=boot.unconverged,
         bootstrap_ridged=boot.ridged, bootstrap_partial=boot.partial, reweight=reweight,
+        min_rank_battles=min_rank_battles,
     )
     parameters = [Parameter(name, float(v), float(lo), float(hi))
                   for name, v, lo, hi in zip(model.extra_names, model.extra_values, *extra_bounds, strict=True)]
     return Leaderboard(
-        rows=_rows(kept.names, pairs, ratings, lower, upper, health, elo),
+        rows=_rows(kept.names, pairs, ratings, lower, upper, health, elo, min_rank_battles),
         metadata=metadata, parameters=parameters, names=list(kept.names),
         battle_counts=battle_count_matrix(pairs), win_rates=win_rate_matrix(pairs, ties="half"),
         decisive_win_rates=win_rate_matrix(pairs, ties="exclude"),
@@ -343,23 +351,29 @@ def _intervals(model: FittedModel, ratings: NDArray[np.float64], ci: str, rounds
 
 
 def _rows(names: list[str], pairs: PairCounts, ratings: NDArray[np.float64], lower: NDArray[np.float64],
-          upper: NDArray[np.float64], health: WellPosedness, elo: NDArray[np.float64] | None) -> list[Row]:
+          upper: NDArray[np.float64], health: WellPosedness, elo: NDArray[np.float64] | None,
+          min_rank_battles: int = 0) -> list[Row]:
     n = len(names)
     c = pairs.counts
     wins = np.bincount(pairs.first, c[:, FIRST_WINS], n) + np.bincount(pairs.second, c[:, SECOND_WINS], n)
     losses = np.bincount(pairs.first, c[:, SECOND_WINS], n) + np.bincount(pairs.second, c[:, FIRST_WINS], n)
     ties = np.bincount(pairs.first, c[:, TIES], n) + np.bincount(pairs.second, c[:, TIES], n)
-    rank = rank_upper_bound(lower, upper)
+    battles = wins + losses + ties
+    ranked = battles >= min_rank_battles
+    rank = np.zeros(n, dtype=np.int64)
+    rank[ranked] = rank_upper_bound(lower[ranked], upper[ranked])
     main = health.main_component
     rows = []
-    for i in np.argsort(-ratings, kind="stable"):
+    # Ranked models first, each group by rating.
+    for i in np.lexsort((-ratings, ~ranked)):
         flags = [flag for flag, on in (("never_lost", health.never_lost[i]), ("never_won", health.never_won[i]),
                                        ("disconnected", health.n_components > 1 and not main[i]),
                                        ("lower_unbounded", np.isneginf(lower[i])),
-                                       ("upper_unbounded", np.isposinf(upper[i]))) if on]
+                                       ("upper_unbounded", np.isposinf(upper[i])),
+                                       ("too_few_battles", not ranked[i])) if on]
         rows.append(Row(
             model=names[i], rating=float(ratings[i]), lower=float(lower[i]), upper=float(upper[i]),
-            rank_ub=int(rank[i]), battles=int(wins[i] + losses[i] + ties[i]), wins=int(wins[i]),
+            rank_ub=int(rank[i]) if ranked[i] else None, battles=int(battles[i]), wins=int(wins[i]),
             losses=int(losses[i]), ties=int(ties[i]), online_elo=None if elo is None else float(elo[i]), flags=flags,
         ))
     return rows

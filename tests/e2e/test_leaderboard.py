@@ -13,6 +13,8 @@ from playwright.sync_api import Page, expect
 from .conftest import Arena
 
 pytestmark = [pytest.mark.e2e, pytest.mark.embedded]
+# 150 votes: enough for the style-controlled view with this threshold (default 500); 60 votes a model, all ranked.
+ARENA_ENV = {"ARENA_STYLE_MIN_VOTES": "100"}
 
 HOSTILE = "<b>Bold</b> & Co"
 # 150 votes among five models of known strength; one is deprecated, one has a name full of markup.

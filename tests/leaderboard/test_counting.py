@@ -214,7 +214,7 @@ def old_refresh(rules: Rules, *, rounds: int, seed: int) -> dict[str, dict[str, 
     out = {}
     for view in views({r.language for r in counted}, rules):
         kept = [r for r in counted if view.keep(r)]
-        if not kept or (not view.always and len(kept) < rules.category_min_votes):
+        if not kept or len(kept) < view.min_votes:
             continue
         battles = battles_from_rows(kept, names, style=view.style_control)
         board = compute_leaderboard(battles, ci="bootstrap", rounds=rounds, seed=seed, style_control=view.style_control,

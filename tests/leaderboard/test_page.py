@@ -12,7 +12,7 @@ from arena.models import ArenaModel
 from leaderboard.models import Snapshot
 from leaderboard.snapshots import snapshot_refresh
 from ratings.leaderboard import describe_method
-from tests.factories import model
+from tests.factories import battle_voted, model
 from tests.leaderboard.test_snapshots import play
 
 pytestmark = pytest.mark.django_db
@@ -275,3 +275,27 @@ def test_unbounded_interval_sides_show_as_infinity_in_the_table_and_run_off_the_
     assert "<span title=\"unbounded below\">−∞</span>–" in winless and "upper unbounded" in unbeaten
     assert html.count('class="unbounded"') == 4  # an arrowhead in the table's bar and in the interval plot, each
     assert "not computed" not in html
+
+
+def test_views_wait_for_their_minimum_votes_and_a_model_with_too_few_is_rated_but_not_ranked(client: Client) -> None:
+    play(60)  # three models, 40 votes each
+    newcomer, weak = model("Newcomer"), model("Weak")
+    for outcome in "aab":
+        battle_voted(newcomer, weak, outcome, ip_hash="new")  # two wins, one loss: rated high on almost nothing
+    with override_settings(ARENA_STYLE_MIN_VOTES=64, ARENA_RANK_MIN_VOTES=10):
+        first = {s.view: s for s in snapshot_refresh(rounds=20)}
+        assert "style_control" not in first  # 63 counted votes, 64 needed
+        overall = first["overall"]
+        assert overall.filters["rank_min_votes"] == 10 and overall.filters["style_min_votes"] == 64
+        rows = overall.result["rows"]
+        assert rows[-1]["model"] == "Newcomer" and rows[-1]["rank_ub"] is None
+        assert "too_few_battles" in rows[-1]["flags"] and all(r["rank_ub"] for r in rows[:-1])
+        placed = {name for p in overall.result["fragility"]["pairs"] for name in (p["above"], p["below"])}
+        assert placed and "Newcomer" not in placed
+        html = page(client)
+        cell = html.split('data-value="Newcomer"', 1)[0].rsplit("<tr", 1)[1]
+        assert "not ranked: fewer than 10 votes in this view" in cell
+        assert "with fewer than 10 votes in this view is rated but not ranked" in " ".join(html.split())
+        assert table_models(page(client, "/leaderboard?sort=rank"))[-1] == "Newcomer"
+        battle_voted(weak, newcomer, "b", ip_hash="new")
+        assert "style_control" in {s.view for s in snapshot_refresh(rounds=20)}

@@ -3,8 +3,8 @@ from __future__ import annotations
 import itertools
 import json
 import random
-from html import escape
 from datetime import timedelta
+from html import escape
 from typing import Any
 
 import pytest

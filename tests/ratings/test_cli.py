@@ -138,3 +138,12 @@ def test_an_unknown_method_is_refused_by_the_parser(battle_file, capsys):
         run([battle_file, "--method", "elo"])
     assert exit_info.value.code == 2
     assert "invalid choice: 'elo'" in capsys.readouterr().err
+
+
+def test_models_below_the_rank_threshold_have_an_empty_rank(battle_file):
+    status, out, _ = run([battle_file, "--format", "csv", "--ci", "sandwich", "--min-rank-battles", 1_000_000])
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert status == 0 and rows and all(row["rank_ub"] == "" for row in rows)
+    status, out, _ = run([battle_file, "--ci", "sandwich", "--min-rank-battles", 1_000_000])
+    table = out.splitlines()
+    assert status == 0 and all(line.lstrip().startswith("–") for line in table[1:len(rows) + 1])

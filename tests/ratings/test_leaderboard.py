@@ -120,3 +120,26 @@ def test_already_aggregated_counts_give_the_same_leaderboard_as_the_battles(batt
     assert any("no online Elo" in note for note in cells.metadata.notes)
     with pytest.raises(ValueError, match="in order"):
         online_elo(aggregated)
+
+
+def test_a_model_with_too_few_battles_is_rated_but_neither_ranked_nor_ranking_others():
+    rng = np.random.default_rng(32)
+    base = simulate_battles(np.linspace(-1, 1, 4), 2000, rng, tie_rate=0.1)
+    # A newcomer with one battle, a win: the fit needs a ridge and still puts it first, on no evidence at all.
+    battles = Battles(np.r_[base.model_a, 4], np.r_[base.model_b, 0], np.r_[base.outcome, 0].astype(np.int8),
+                      [*base.names, "newcomer"])
+    plain = compute_leaderboard(battles, rounds=50, seed=1, elo_k=None)
+    newcomer = next(r for r in plain.rows if r.model == "newcomer")
+    assert newcomer.rank_ub == 1 and plain.rows[0].model == "newcomer"  # what the threshold is for
+    board = compute_leaderboard(battles, rounds=50, seed=1, elo_k=None, min_rank_battles=30)
+    assert board.metadata.min_rank_battles == 30
+    last = board.rows[-1]
+    assert last.model == "newcomer" and last.rank_ub is None and "too_few_battles" in last.flags
+    ranked = [r for r in board.rows if r.rank_ub is not None]
+    assert [r.model for r in ranked] == [r.model for r in plain.rows if r.model != "newcomer"]
+    others = compute_leaderboard(base, rounds=50, seed=1, elo_k=None)
+    # The newcomer's battle enters the fit, so ratings move a little; its zero-width interval no longer counts
+    # towards anyone's rank: the ranks are those among the four well-measured models.
+    assert {r.model: r.rank_ub for r in ranked} == {r.model: r.rank_ub for r in others.rows}
+    assert all("too_few_battles" not in r.flags for r in ranked)
+    assert board.to_dict()["rows"][-1]["rank_ub"] is None
