@@ -216,27 +216,34 @@ def tally(rules: Rules, *, up_to: int | None = None) -> Tally:
     sql, params = _tally_sql(rules, up_to)
     excluded: dict[str, int] = {}
     languages: dict[str, int] = {}
-    columns: list[list[Any]] = [[] for _ in range(6 + len(FACT_NAMES))]
+    language_at = 3 + FACT_NAMES.index("language")
+    # Each fetched chunk becomes NumPy columns at once: no Python object per cell outlives its chunk.
+    blocks: list[list[NDArray[Any]]] = []
     capped: list[int] = []
     duplicated: list[int] = []
     with _streamed(sql, params) as chunks:
         for chunk in chunks:
+            counted = []
             for row in chunk:
                 if row[0] == 1:
-                    for column, value in zip(columns, row[2:], strict=True):
-                        column.append(value)
+                    counted.append(row[2:])
                 elif row[0] == 2:
                     capped.append(row[-1])
                 elif row[0] == 3:
                     duplicated.append(row[-1])
                 else:
                     excluded[row[1]] = int(row[-3])
+            if counted:
+                fields = list(zip(*counted, strict=True))
+                fields[language_at] = tuple(languages.setdefault(code, len(languages)) for code in fields[language_at])
+                blocks.append([np.array(field) for field in fields])
+    columns = [np.concatenate([block[i] for block in blocks]) if blocks else np.zeros(0, dtype=np.int64)
+               for i in range(6 + len(FACT_NAMES))]
+    del blocks
     if capped:
         excluded["ip_daily_cap"] = len(capped)
     if duplicated:
         excluded["duplicate_prompt"] = len(duplicated)
-    language = columns[3 + FACT_NAMES.index("language")]
-    columns[3 + FACT_NAMES.index("language")] = [languages.setdefault(code, len(languages)) for code in language]
     outcome = np.array(columns[2], dtype=np.int8)
     if (outcome < 0).any():
         raise ValueError("a vote has an outcome the ratings engine does not know")

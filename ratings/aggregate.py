@@ -24,6 +24,7 @@ COLUMN_SCORE = SCORE_A[[Outcome.A, Outcome.B, Outcome.TIE]]
 COLUMN_SCORE.setflags(write=False)
 
 _DENSE_LIMIT = 1 << 24
+_BLOCK = 1 << 20  # battles per block of the dense aggregation
 
 
 @dataclass(frozen=True)
@@ -69,25 +70,22 @@ def aggregate(battles: Battles) -> PairCounts:
         One row per pair of models that met at least once, sorted by (first, second).
     """
     n = battles.n_models
-    a, b = battles.model_a, battles.model_b
-    first = np.minimum(a, b)
-    second = np.maximum(a, b)
-    swapped = a > b
-    column = np.minimum(battles.outcome, Outcome.TIE).astype(np.int64)
-    decisive = column < TIES
-    column[decisive & swapped] = 1 - column[decisive & swapped]
-    pair_key = first * n + second
-    frequency = battles.counts
-    per_row: list[NDArray[np.float64] | None] = [frequency]
-    if battles.weights is not None:
-        w = battles.weights if frequency is None else frequency * battles.weights
-        per_row += [w, w * battles.weights]
     if n * n * 3 <= _DENSE_LIMIT:
-        sums = [weighted_bincount(pair_key * 3 + column, v, n * n * 3).reshape(n * n, 3) for v in per_row]
-        pair_keys = np.flatnonzero(sums[0].sum(axis=1))
-        sums = [cells[pair_keys] for cells in sums]
+        # Block by block: the temporaries per battle (keys, columns, weights) never exist for millions at once.
+        sums = None
+        for lo in range(0, len(battles), _BLOCK):
+            key, per_row = _cell_keys(battles, lo, lo + _BLOCK)
+            block = [weighted_bincount(key, v, n * n * 3) for v in per_row]
+            sums = block if sums is None else [total + part for total, part in zip(sums, block, strict=True)]
+        width = 1 if battles.weights is None else 3
+        dense = [np.zeros(n * n * 3) for _ in range(width)] if sums is None else sums
+        dense = [cells.reshape(n * n, 3) for cells in dense]
+        pair_keys = np.flatnonzero(dense[0].sum(axis=1))
+        sums = [cells[pair_keys] for cells in dense]
     else:
-        pair_keys, inverse = np.unique(pair_key, return_inverse=True)
+        key, per_row = _cell_keys(battles, 0, len(battles))
+        pair_keys, inverse = np.unique(key // 3, return_inverse=True)
+        column = key % 3
         sums = [np.zeros((len(pair_keys), 3)) for _ in per_row]
         for cells, v in zip(sums, per_row, strict=True):
             np.add.at(cells, (inverse, column), 1.0 if v is None else v)
@@ -102,6 +100,25 @@ def aggregate(battles: Battles) -> PairCounts:
         weights=sums[1] if len(sums) > 1 else counts,
         weights_sq=sums[2] if len(sums) > 1 else counts,
     )
+
+
+def _cell_keys(battles: Battles, lo: int, hi: int) -> tuple[NDArray[np.int64], list[NDArray[np.float64] | None]]:
+    """For battles ``lo:hi``: each one's cell ``(first * n + second) * 3 + column`` and its per-row sums (the
+    frequency, and with weights the weighted frequency and its square)."""
+    n = battles.n_models
+    a, b = battles.model_a[lo:hi], battles.model_b[lo:hi]
+    first = np.minimum(a, b).astype(np.int64)
+    second = np.maximum(a, b).astype(np.int64)
+    column = np.minimum(battles.outcome[lo:hi], Outcome.TIE).astype(np.int64)
+    flip = (column < TIES) & (a > b)
+    column[flip] = 1 - column[flip]
+    frequency = None if battles.counts is None else battles.counts[lo:hi]
+    per_row: list[NDArray[np.float64] | None] = [frequency]
+    if battles.weights is not None:
+        weights = battles.weights[lo:hi]
+        w = weights if frequency is None else frequency * weights
+        per_row += [w, w * weights]
+    return (first * n + second) * 3 + column, per_row
 
 
 def weighted_bincount(index: NDArray[np.int64], weights: NDArray[np.float64] | None, size: int

@@ -293,7 +293,7 @@ def _check_options(ci: str, tie_model: str, style_control: bool, battles: Battle
 def _drop_rare_models(battles: Battles, min_battles: int) -> tuple[Battles, list[str]]:
     # Also drops models with no battles at all, so every row has data behind it.
     n = battles.n_models
-    frequency = battles.frequencies()
+    frequency = battles.counts  # None: one battle per row (no array of ones for millions of rows)
     played = np.bincount(battles.model_a, frequency, n) + np.bincount(battles.model_b, frequency, n)
     keep = played >= max(min_battles, 1)
     dropped = [battles.names[i] for i in np.flatnonzero(~keep & (played > 0))]

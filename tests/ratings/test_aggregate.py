@@ -37,3 +37,20 @@ def test_the_sparse_path_for_many_models_gives_the_same_counts(monkeypatch):
     sparse = aggregate(battles)
     for field in ("first", "second", "counts", "weights", "weights_sq"):
         np.testing.assert_allclose(getattr(sparse, field), getattr(dense, field))
+
+
+def test_block_by_block_aggregation_gives_the_same_counts(monkeypatch):
+    """Millions of battles are aggregated a block at a time (bounded temporaries): the blocks change nothing."""
+    rng = np.random.default_rng(43)
+    a = rng.integers(0, 12, 1_000)
+    b = (a + rng.integers(1, 12, 1_000)) % 12
+    outcome = rng.integers(0, 4, 1_000).astype(np.int8)
+    names = [str(i) for i in range(12)]
+    for extra in ({}, {"weights": rng.random(1_000)}, {"counts": rng.integers(0, 5, 1_000).astype(float)}):
+        battles = Battles(a, b, outcome, names, **extra)
+        whole = aggregate(battles)
+        monkeypatch.setattr("ratings.aggregate._BLOCK", 77)
+        blocked = aggregate(battles)
+        monkeypatch.undo()
+        for field in ("first", "second", "counts", "weights", "weights_sq"):
+            np.testing.assert_allclose(getattr(blocked, field), getattr(whole, field), rtol=1e-12)
