@@ -175,7 +175,9 @@ def snapshot_refresh(*, rounds: int | None = None, seed: int | None = None, forc
     The votes are counted in the database (:mod:`leaderboard.counting`): memory holds the
     (pair, outcome, battle facts) cells, and for the style-controlled view one compact row per
     counted battle, never an object per vote. Returns nothing (and writes nothing) when there are no
-    counted votes, or when nothing changed since the latest run unless ``force``.
+    counted votes, or when nothing changed since the latest run unless ``force``; otherwise the run's snapshots
+    as stored, in view order, each ``result`` read from the database when first used (a run's results would
+    otherwise all be held at once).
     """
     rules = Rules.from_settings()
     method, options = leaderboard_method()
@@ -195,7 +197,7 @@ def snapshot_refresh(*, rounds: int | None = None, seed: int | None = None, forc
     overall = counting.view_battles(tally.cells, next(views((), rules)), names)
     assert overall is not None  # there are counted votes
     run, now = uuid.uuid4(), timezone.now()
-    computed: dict[str, Snapshot] = {}
+    computed: dict[str, Pending] = {}
     ordered = list(views(tally.languages, rules))
     # The style-controlled view first, so that its per-battle arrays are freed before the other views are fitted.
     for view in sorted(ordered, key=lambda v: not v.style_control):
@@ -206,21 +208,29 @@ def snapshot_refresh(*, rounds: int | None = None, seed: int | None = None, forc
         if found is None or found.battles.n_battles < view.min_votes:
             continue
         computing = Computing(view, rules, method, options, rounds, seed, progress)
-        snapshot = computing.snapshot(found, overall)
+        pending = computing.snapshot(found, overall)
         del found
+        snapshot = pending.snapshot
         snapshot.run, snapshot.computed_at, snapshot.excluded = run, now, tally.excluded
         # The duplicated-prompt rule depends on every vote up to the last one the refresh saw: kept to recompute it.
         snapshot.filters["votes_up_to"] = tally.seen
         if fresh["models"]:
-            snapshot.result["fresh"] = fresh
-        computed[view.key] = snapshot
-    snapshots = [computed[v.key] for v in ordered if v.key in computed]
+            pending.extra["fresh"] = fresh
+        computed[view.key] = pending
+    keys = [v.key for v in ordered if v.key in computed]
     with transaction.atomic():
         published = first_of_day(now)  # see leaderboard/retention.py
-        for snapshot in snapshots:
-            snapshot.published = published
-            snapshot.save()
-    return snapshots
+        for key in keys:
+            # Each result becomes JSON-ready objects only now, one at a time (with 300 models a result's matrices
+            # are some 10 MB of Python floats), and is dropped once saved.
+            pending = computed.pop(key)
+            pending.snapshot.published = published
+            pending.snapshot.result = pending.result()
+            pending.snapshot.save()
+            del pending
+    # The run as stored; each result is read when first used.
+    stored = {s.view: s for s in Snapshot.objects.filter(run=run).defer("result")}
+    return [stored[key] for key in keys]
 
 
 def fresh_record(rules: Rules) -> dict[str, Any]:
@@ -232,6 +242,19 @@ def fresh_record(rules: Rules) -> dict[str, Any]:
     models = {name: {"variants": variants, "released_at": released.isoformat() if released else None,
                      "fresh_votes": counted.get(pk, 0)} for pk, name, variants, released in tested}
     return {"required": settings.ARENA_FRESH_VOTES, "models": models}
+
+
+@dataclass
+class Pending:
+    """A computed snapshot not saved yet: its result is built from the engine's leaderboard when it is saved."""
+
+    snapshot: Snapshot
+    board: engine.Leaderboard
+    extra: dict[str, Any]
+    model_names: dict[str, str]
+
+    def result(self) -> dict[str, Any]:
+        return {**self.board.to_dict(), **self.extra, "model_names": self.model_names}
 
 
 @dataclass(frozen=True)
@@ -253,7 +276,7 @@ class Computing:
             return "sandwich"
         return ci
 
-    def snapshot(self, found: counting.ViewBattles, overall: counting.ViewBattles) -> Snapshot:
+    def snapshot(self, found: counting.ViewBattles, overall: counting.ViewBattles) -> Pending:
         battles, view = found.battles, self.view
         ci = self.interval_method(battles.n_battles)
         progress = self.progress
@@ -271,12 +294,11 @@ class Computing:
             filters["style_bootstrap_max_votes"] = settings.ARENA_STYLE_BOOTSTRAP_MAX_VOTES
         # The style-controlled view keeps every counted vote's id range and models, as it did vote by vote.
         scope = overall if view.style_control else found
-        return Snapshot(
+        snapshot = Snapshot(
             view=view.key, title=view.title, vote_id_min=scope.vote_id_min, vote_id_max=scope.vote_id_max,
             votes=battles.n_battles, filters=filters, method=METHOD, ci_method=ci,
             rounds=self.rounds if ci == "bootstrap" else 0, seed=self.seed, code_version=code_version(),
             counts_hash=counts_hash(battles),
-            # The names as they were, by model id: a model renamed later keeps its old name in this snapshot's export.
-            result={**board.to_dict(), **extra,
-                    "model_names": dict(zip(map(str, scope.models), scope.battles.names, strict=True))},
         )
+        # The names as they were, by model id: a model renamed later keeps its old name in this snapshot's export.
+        return Pending(snapshot, board, extra, dict(zip(map(str, scope.models), scope.battles.names, strict=True)))

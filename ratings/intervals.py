@@ -25,6 +25,11 @@ Refit = Callable[[NDArray[np.float64], float], NDArray[np.float64]]
 """Fits one replicate from its cell weights, shape ``(n_pairs, 3)``, and a ridge; returns parameters."""
 
 BLOCK = 50
+BLOCK_CELLS = 1 << 21
+"""Replicates are drawn and fitted in blocks of at most ``BLOCK`` replicates and ``BLOCK_CELLS`` cell counts
+(replicates × pairs × 3): the arrays of a block (cells, totals, scores, the solver's) stay near 16 MB each, so a
+bootstrap of some 45,000 pairs (300 models, 5M votes) holds tens of MB at a time, not hundreds. The block sizes
+depend only on the data's shape and the rounds, so a seed still gives the same intervals bit for bit."""
 DRAW_BATTLES_PER_CELL = 8
 """Up to this many battles per observed cell, replicates draw battles; above, Poisson counts."""
 REPLICATE_TOL = 1e-6
@@ -112,9 +117,10 @@ def resample_cells(pairs: PairCounts, rounds: int, rng: np.random.Generator) -> 
         draws = _draw_battles(frequency.astype(np.int64), battles, rounds, rng)
     else:
         draws = _draw_poisson_completed(frequency / frequency.sum(), battles, rounds, rng)
-    mean_weight = pairs.weights.ravel()[nonzero] / frequency
+    draws *= pairs.weights.ravel()[nonzero] / frequency  # each resampled battle keeps its cell's mean weight
     cells = np.zeros((rounds, flat.size))
-    cells[:, nonzero] = draws * mean_weight
+    cells[:, nonzero] = draws
+    del draws
     return cells.reshape(rounds, pairs.n_pairs, 3)
 
 
@@ -193,7 +199,7 @@ def bootstrap_bradley_terry(pairs: PairCounts, strengths: NDArray[np.float64], *
             samples[structure.below] = -np.inf
         return BootstrapResult(samples, len(fit.unconverged), 0, int(affected.sum()))
 
-    return centre_on_reference(_run_blocks(block, rounds, seed, workers, progress), pairs, strengths)
+    return centre_on_reference(_run_blocks(block, rounds, seed, workers, progress, block_size(pairs)), pairs, strengths)
 
 
 def centre_on_reference(result: BootstrapResult, pairs: PairCounts, strengths: NDArray[np.float64]
@@ -235,12 +241,17 @@ def bootstrap_refit(pairs: PairCounts, refit: Refit, *, rounds: int = 1000, seed
         samples = [refit(c, DEFAULT_RIDGE if u else ridge) for c, u in zip(cells, unbounded, strict=True)]
         return BootstrapResult(np.stack(samples), 0, int(unbounded.sum()))
 
-    return _run_blocks(block, rounds, seed, workers, progress)
+    return _run_blocks(block, rounds, seed, workers, progress, block_size(pairs))
+
+
+def block_size(pairs: PairCounts) -> int:
+    """Replicates per block: ``BLOCK``, fewer when the data has so many pairs that a block would pass ``BLOCK_CELLS``."""
+    return max(1, min(BLOCK, BLOCK_CELLS // max(1, 3 * pairs.n_pairs)))
 
 
 def _run_blocks(block: Callable[[int, np.random.Generator], BootstrapResult], rounds: int, seed: int, workers: int,
-                progress: Progress | None) -> BootstrapResult:
-    sizes = [min(BLOCK, rounds - start) for start in range(0, rounds, BLOCK)]
+                progress: Progress | None, size: int = BLOCK) -> BootstrapResult:
+    sizes = [min(size, rounds - start) for start in range(0, rounds, size)]
     children = np.random.SeedSequence(seed).spawn(len(sizes))
     results: list[BootstrapResult] = []
     done = 0

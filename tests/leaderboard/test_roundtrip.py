@@ -28,7 +28,9 @@ ROUNDS, SEED = 20, 11
 def llmfao_snapshot(sample_data) -> Snapshot:
     summary = battles_import(sample_data / "llmfao_battles.json", source="llmfao")
     assert summary.created == 8931
-    return next(s for s in snapshot_refresh(rounds=ROUNDS, seed=SEED) if s.view == "overall")
+    snapshot = next(s for s in snapshot_refresh(rounds=ROUNDS, seed=SEED) if s.view == "overall")
+    assert snapshot.result["rows"]  # read now: a refresh returns its snapshots with their results read on first use
+    return snapshot
 
 
 def export(client, snapshot: Snapshot, tmp_path, name: str = "battles.jsonl"):
@@ -108,6 +110,7 @@ def test_the_style_controlled_view_survives_an_export_and_a_re_import(client, tm
         style = ([rng.randint(20, 500), rng.randint(0, 3), rng.randint(0, 6), rng.randint(0, 2)], [rng.randint(20, 500), 0, 1, 2])
         battle_voted(a, b, rng.choice(["a", "b", "tie"]), style=style, ip_hash=f"ip-{i}", turns=1 + i % 2)
     before = next(s for s in snapshot_refresh(rounds=ROUNDS, seed=SEED) if s.view == "style_control")
+    assert before.result["rows"]  # read before the arena is wiped
     path = export(client, before, tmp_path)
     Vote.objects.all().delete()
     Battle.objects.all().delete()
