@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.http import urlencode
+from django.utils.timezone import localtime
 
 from . import probes, services
 from .forms import ArenaModelForm
@@ -21,13 +22,20 @@ PROBE_REFRESH_SECONDS = 2
 @admin.register(ArenaModel)
 class ArenaModelAdmin(admin.ModelAdmin):
     form = ArenaModelForm
-    list_display = ("name", "organization", "adapter_kind", "provider_model", "state", "sampling_weight", "demo")
+    list_display = ("name", "organization", "adapter_kind", "provider_model", "state", "tested", "sampling_weight",
+                    "demo")
     list_filter = ("state", "adapter_kind", "organization")
     search_fields = ("name", "organization", "provider_model")
-    actions = ("test_models", "deprecate_models", "pause_models", "activate_models")
-    readonly_fields = ("created_at", "updated_at")
+    actions = ("test_models", "activate_models", "pause_models", "deprecate_models")
+    readonly_fields = ("last_test", "created_at", "updated_at")
     fieldsets = (
-        (None, {"fields": ("name", "organization", "aliases", "license", "link", "state", "sampling_weight")}),
+        (None, {
+            "fields": ("name", "organization", "aliases", "license", "link", "state", "sampling_weight"),
+            "description": "A new model starts paused and stays out of battles and public lists. Save it, select it "
+                           "in the model list and run Test, then Activate: a model becomes active only with a "
+                           "passing Test of its current connection and generation settings.",
+        }),
+        ("Test", {"fields": ("last_test",)}),
         ("Release", {"fields": ("released_at", "prerelease_variants")}),
         ("Connection", {
             "fields": ("adapter_kind", "provider_model", "base_url", "key_env", "key_file"),
@@ -41,6 +49,21 @@ class ArenaModelAdmin(admin.ModelAdmin):
     @admin.display(boolean=True, description="Demo")
     def demo(self, obj: ArenaModel) -> bool:
         return obj.is_demo
+
+    @admin.display(boolean=True, description="Passing test")
+    def tested(self, obj: ArenaModel) -> bool:
+        return obj.has_passing_test()
+
+    @admin.display(description="Last test")
+    def last_test(self, obj: ArenaModel) -> str:
+        """When the last Test ran, its outcome, and whether it still holds for the settings as they are now."""
+        if obj.tested_at is None:
+            return "Never tested. Run Test from the model list; a model can be activated only after it passes."
+        outcome = "Passed" if obj.test_ok else "Failed"
+        line = f"{outcome} on {localtime(obj.tested_at):%Y-%m-%d %H:%M %Z}: {obj.test_summary}"
+        if obj.test_fingerprint != obj.adapter_fingerprint():
+            line += " The connection or generation settings changed since: run Test again."
+        return line
 
     def has_delete_permission(self, request: HttpRequest, obj: ArenaModel | None = None) -> bool:
         if obj is not None and obj.has_battles():
@@ -104,9 +127,13 @@ class ArenaModelAdmin(admin.ModelAdmin):
         count = queryset.update(state=ArenaModel.State.PAUSED)
         self.message_user(request, f"Paused {count} model(s).")
 
-    @admin.action(description="Activate the selected models")
+    @admin.action(description="Activate the selected models (each needs a passing Test of its current settings)")
     def activate_models(self, request: HttpRequest, queryset: QuerySet[ArenaModel]) -> None:
-        count = queryset.update(state=ArenaModel.State.ACTIVE)
+        count, refused = services.models_activate(model_ids=list(queryset.values_list("pk", flat=True)))
+        if refused:
+            self.message_user(request, "Nothing was activated: a model becomes active only after a passing Test of "
+                                       f"its current settings; run Test first. {'; '.join(refused)}.", messages.ERROR)
+            return
         self.message_user(request, f"Activated {count} model(s).")
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 from django.http.response import HttpResponseBase
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from ratings.booleans import parse_bool
@@ -75,11 +76,11 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
         try:
             data = json.loads(request.body or b"{}")
         except RecursionError:  # the parser recurses once per level of nesting
-            raise InvalidInput("The request body is nested too deeply.") from None
+            raise InvalidInput(_("The request body is nested too deeply.")) from None
         except (ValueError, UnicodeDecodeError):
-            raise InvalidInput("The request body is not valid JSON.") from None
+            raise InvalidInput(_("The request body is not valid JSON.")) from None
         if not isinstance(data, dict):
-            raise InvalidInput("The request body must be a JSON object.")
+            raise InvalidInput(_("The request body must be a JSON object."))
         return data
     return request.POST.dict()
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
+from . import probes, services
 from .models import ArenaModel
+
+logger = logging.getLogger(__name__)
 
 DEMO_MODELS = (
     ("Demo Pelican (offline)", "pelican", "Short, direct answers."),
@@ -12,7 +17,11 @@ DEMO_MODELS = (
 
 
 def demo_models_ensure() -> list[ArenaModel]:
-    """Create the demo models that are missing; return the ones created."""
+    """Create the demo models that are missing, tested and active; return the ones created.
+
+    They go through the rule every model does: each new one runs the admin's Test here (the demo adapter is
+    offline, a fraction of a second each), is recorded, and is activated only if it passed.
+    """
     created = []
     for name, persona, _ in DEMO_MODELS:
         model, was_created = ArenaModel.objects.get_or_create(
@@ -26,5 +35,14 @@ def demo_models_ensure() -> list[ArenaModel]:
             },
         )
         if was_created:
+            _test_and_activate(model)
             created.append(model)
     return created
+
+
+def _test_and_activate(model: ArenaModel) -> None:
+    probes.outcome_record(model, probes.probe_run(model))
+    _, refused = services.models_activate(model_ids=[model.pk])
+    if refused:
+        logger.warning("The demo model %s stays paused: %s", model.name, "; ".join(refused))
+    model.refresh_from_db(fields=["state"])

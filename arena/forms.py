@@ -8,7 +8,8 @@ from django import forms
 from model_adapters import GenerationSettings, Timeouts
 from model_adapters.registry import spec_for
 
-from .models import ArenaModel
+from .models import ADAPTER_SETTINGS, ArenaModel, adapter_fingerprint
+from .services import activation_refusal
 
 
 class ArenaModelForm(forms.ModelForm):
@@ -16,7 +17,7 @@ class ArenaModelForm(forms.ModelForm):
 
     class Meta:
         model = ArenaModel
-        fields = "__all__"
+        fields = "__all__"  # the last test's fields are not editable: only a test run writes them
         widgets = {
             "generation": forms.Textarea(attrs={"rows": 3, "cols": 60}),
             "timeouts": forms.Textarea(attrs={"rows": 2, "cols": 60}),
@@ -47,7 +48,20 @@ class ArenaModelForm(forms.ModelForm):
             self.add_error("base_url", f"The {spec.label} adapter needs a base URL.")
         if spec.requires_key and not (data.get("key_env") or data.get("key_file")):
             self.add_error("key_env", "This adapter needs a key: name the environment variable (or file) that holds it.")
+        if data.get("state") == ArenaModel.State.ACTIVE:
+            self._activation_check(data)
         return data
+
+    def _activation_check(self, data: dict[str, Any]) -> None:
+        """The rule of the Activate action, for the form: saved active only with a passing Test of the settings
+        being saved. A model already active whose adapter settings stay the same keeps its state."""
+        fingerprint = adapter_fingerprint({field: data.get(field, getattr(self.instance, field)) for field in ADAPTER_SETTINGS})
+        stays = self.instance.pk is not None and self.instance.state == ArenaModel.State.ACTIVE and (
+            fingerprint == self.instance.adapter_fingerprint())
+        why = "" if stays else activation_refusal(self.instance, fingerprint=fingerprint)
+        if why:
+            self.add_error("state", f"A model becomes active only after a passing Test, and {why}. Save it paused, "
+                                    "select it in the model list and run Test, then Activate.")
 
 
 def _json_object(value: Any, parse: Callable[[dict[str, Any]], object], example: str) -> dict[str, Any]:

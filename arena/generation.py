@@ -63,7 +63,13 @@ def answer_generate(*, turn_id: int, side: str) -> None:
                          what=f"save {turn_id}/{side}")
             return
         connection_release()
-        text, result, error = asyncio.run(_stream(job))
+        text: str
+        result: StreamResult | None
+        error: Exception | None
+        if streaming.stop_requested(turn_id, side):  # stopped while it waited in the queue: no model call at all
+            text, result, error = "", _stopped_before_start(), None
+        else:
+            text, result, error = asyncio.run(_stream(job))
         if result is not None:
             finished = result
             answers.result_keep(turn_id, side, finished)  # the sweep finishes it if the database stays away
@@ -128,17 +134,45 @@ def conversation(turn: Turn, side: str) -> list[Message]:
     return messages
 
 
+def _stopped_before_start() -> StreamResult:
+    return StreamResult(text="", input_tokens=0, output_tokens=0, time_to_first_token=None, latency=0.0,
+                        finish_reason="cancelled", tokens_counted=True)
+
+
 async def _stream(job: GenerationJob) -> tuple[str, StreamResult | None, Exception | None]:
+    """Relay the model's stream to the page; a voter's Stop (:func:`arena.streaming.stop_request`) cancels the
+    relay, and leaving ``async with response`` then closes the provider's request and records the answer as
+    ``cancelled`` with the text streamed so far."""
     response = job.adapter.stream(job.messages, job.settings)
     try:
         async with response:
-            await streaming.relay(
+            relaying = asyncio.ensure_future(streaming.relay(
                 response, battle_uuid=job.battle_uuid, turn_id=job.turn_id, turn_index=job.turn_index, side=job.side,
                 scanner=StreamScanner(job.detector) if job.detector is not None else None,
-            )
+            ))
+            watching = asyncio.ensure_future(_stop_watch(job, relaying))
+            try:
+                await relaying
+            except asyncio.CancelledError:
+                if not (watching.done() and watching.result()):
+                    raise  # cancelled from outside, not by a Stop
+            finally:
+                watching.cancel()
     except AdapterError as exc:
         return response.text, None, exc
     except Exception as exc:
         logger.exception("generation of %s/%s failed unexpectedly", job.turn_id, job.side)
         return response.text, None, exc
+    if response.result is None and watching.done() and not watching.cancelled() and watching.result():
+        return response.text, _stopped_before_start(), None  # stopped before the model's first chunk
     return response.text, response.result, None
+
+
+async def _stop_watch(job: GenerationJob, relaying: asyncio.Future[int]) -> bool:
+    """Poll for a Stop while ``relaying`` runs; cancel it and return True when one comes."""
+    while not relaying.done():
+        await asyncio.sleep(streaming.STOP_POLL_SECONDS)
+        if streaming.stop_requested(job.turn_id, job.side):
+            relaying.cancel()
+            return True
+    return False

@@ -28,6 +28,7 @@ import httpx
 from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
+from django.utils.translation import gettext as _
 
 from .errors import Forbidden
 from .models import AdminAlert
@@ -112,21 +113,21 @@ def pow_solve(token: str, bits: int) -> str:
 
 def _pow_verify(proof: Any) -> None:
     if not isinstance(proof, dict) or not isinstance(proof.get("token"), str) or not isinstance(proof.get("nonce"), str):
-        raise Forbidden("Solve the human check before voting (reload the page if it does not start).")
+        raise Forbidden(_("Solve the human check before voting (reload the page if it does not start)."))
     token, nonce = proof["token"], proof["nonce"]
     if len(nonce) > 64:
-        raise Forbidden("The human check's answer is not valid; please vote again.")
+        raise Forbidden(_("The human check's answer is not valid; please vote again."))
     try:
         claims = signing.loads(token, salt=POW_SALT, max_age=settings.ARENA_POW_SECONDS)
     except signing.SignatureExpired:
-        raise Forbidden("The human check expired; please vote again.") from None
+        raise Forbidden(_("The human check expired; please vote again.")) from None
     except signing.BadSignature:
-        raise Forbidden("The human check's answer is not valid; please vote again.") from None
+        raise Forbidden(_("The human check's answer is not valid; please vote again.")) from None
     digest = hashlib.sha256(f"{token}:{nonce}".encode()).digest()
     if leading_zero_bits(digest) < int(claims["b"]):
-        raise Forbidden("The human check's answer is not valid; please vote again.")
+        raise Forbidden(_("The human check's answer is not valid; please vote again."))
     if not cache.add(f"arena:pow:{claims['n']}", 1, settings.ARENA_POW_SECONDS + 60):
-        raise Forbidden("This human check was already used; please vote again.")
+        raise Forbidden(_("This human check was already used; please vote again."))
 
 
 # ---- hosted CAPTCHAs -------------------------------------------------------------------------------------------
@@ -139,7 +140,7 @@ class VerifierDown(Exception):
 def _hosted_verify(provider: Provider, proof: Any) -> None:
     token = proof.get("token") if isinstance(proof, dict) else None
     if not isinstance(token, str) or not token or len(token) > 4096:
-        raise Forbidden(f"Complete the {provider.label} check before voting.")
+        raise Forbidden(_("Complete the %(provider)s check before voting.") % {"provider": provider.label})
     url = settings.ARENA_HUMAN_CHECK_VERIFY_URL or provider.verify_url
     try:
         response = httpx.post(url, data={"secret": settings.ARENA_HUMAN_CHECK_SECRET, "response": token},
@@ -156,7 +157,7 @@ def _hosted_verify(provider: Provider, proof: Any) -> None:
     if answer["success"] is not True:
         codes = answer.get("error-codes") or []
         logger.info("%s refused a vote's token: %s", provider.label, codes)
-        raise Forbidden(f"The {provider.label} check failed; please complete it again.")
+        raise Forbidden(_("The %(provider)s check failed; please complete it again.") % {"provider": provider.label})
 
 
 def alert_raise(source: str, message: str) -> None:

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
@@ -23,6 +26,17 @@ def validate_base_url(value: str) -> None:
 
 
 ENV_VAR_NAME = RegexValidator(r"^[A-Za-z_][A-Za-z0-9_]*$", "Enter an environment variable name, e.g. OPENAI_API_KEY.")
+
+#: The fields the admin's Test exercises: how the model is reached and how it is asked. A passing Test holds for
+#: these values only (ArenaModel.adapter_fingerprint); the name, weight, aliases and release facts are not among them.
+ADAPTER_SETTINGS = ("adapter_kind", "provider_model", "base_url", "key_env", "key_file", "generation", "timeouts",
+                    "options")
+
+
+def adapter_fingerprint(settings: dict[str, Any]) -> str:
+    """SHA-256 of the adapter settings (``ADAPTER_SETTINGS``, as JSON with sorted keys)."""
+    canonical = json.dumps({field: settings.get(field) for field in ADAPTER_SETTINGS}, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class ArenaModel(models.Model):
@@ -50,7 +64,7 @@ class ArenaModel(models.Model):
     provider_model = models.CharField(
         "provider model id", max_length=300, blank=True,
         help_text="The provider's id for the model (e.g. gpt-4o-mini, claude-sonnet-4-5), the checkpoint "
-        "directory for a local model, or the persona (pelican, heron, ibis) for a demo model.",
+        "directory for a local model, or the persona (pelican, heron, ibis; echo repeats the prompt) for a demo model.",
     )
     base_url = models.CharField(
         "base URL", max_length=500, blank=True, validators=[validate_base_url],
@@ -92,8 +106,18 @@ class ArenaModel(models.Model):
         help_text="Relative chance of being drawn for an anonymous battle; 0 never draws it.",
     )
     state = models.CharField(
-        max_length=20, choices=State.choices, default=State.ACTIVE,
-        help_text="Only active models battle. A model that ever battled can be deprecated but not deleted.",
+        max_length=20, choices=State.choices, default=State.PAUSED,
+        help_text="Only active models battle, and a new model starts paused: run Test, then Activate (a model "
+        "becomes active only with a passing Test of its current connection and generation settings). Paused models "
+        "that never had a counted vote are not shown anywhere public. A model that ever battled can be deprecated "
+        "but not deleted.",
+    )
+    # The last run of the admin's Test (arena/probes.py), written by the worker that ran it.
+    tested_at = models.DateTimeField("last test", null=True, blank=True, editable=False)
+    test_ok = models.BooleanField("last test passed", default=False, editable=False)
+    test_summary = models.TextField("last test result", blank=True, editable=False)
+    test_fingerprint = models.CharField(
+        max_length=64, blank=True, editable=False, help_text="adapter_fingerprint of the settings the last test ran with."
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -111,6 +135,13 @@ class ArenaModel(models.Model):
 
     def has_battles(self) -> bool:
         return Battle.objects.filter(Q(model_a=self) | Q(model_b=self)).exists()
+
+    def adapter_fingerprint(self) -> str:
+        return adapter_fingerprint({field: getattr(self, field) for field in ADAPTER_SETTINGS})
+
+    def has_passing_test(self) -> bool:
+        """Whether the last Test passed with the adapter settings the model has now (a change needs a new test)."""
+        return self.test_ok and self.test_fingerprint == self.adapter_fingerprint()
 
 
 class Battle(models.Model):
@@ -214,6 +245,15 @@ class Answer(models.Model):
         help_text="Terms naming an arena model, organisation or alias that the answer contains (an identity leak).",
     )
 
+    regenerations = models.PositiveSmallIntegerField(
+        default=0, help_text="How often the voter asked this side for a new answer before voting."
+    )
+    earlier = models.JSONField(
+        default=list, blank=True,
+        help_text="The answers this side gave before being regenerated (text, finish reason, time): kept for review, "
+        "never shown to voters again.",
+    )
+
     class Meta:
         ordering = ["turn", "side"]
         constraints = [models.UniqueConstraint(fields=["turn", "side"], name="answer_unique_side")]
@@ -237,6 +277,9 @@ class Vote(models.Model):
     reinstated_at = models.DateTimeField(null=True, blank=True, help_text="When an admin made the vote count again.")
     reinstated_by = models.CharField(max_length=150, blank=True)
     time_to_vote = models.FloatField(null=True, blank=True, help_text="Seconds from the last answer to the vote.")
+    regenerated = models.BooleanField(
+        default=False, help_text="A side of the battle was regenerated before this vote (docs/leaderboard.md)."
+    )
     # Indexed: the anomalous-voter checks read a voter's recent votes after every vote (leaderboard/voters.py).
     session_key = models.CharField(max_length=64, db_index=True)
     ip_hash = models.CharField(max_length=64, db_index=True)

@@ -3,7 +3,9 @@
 The admin's "Test" action starts one probe per selected model (each a task on that model's
 queue, where its keys and GPU are, so several run at once) and returns at once; the worker
 leaves its report in the cache under the probe's token, and the admin's probe page shows each
-report when it arrives.
+report when it arrives. The worker also records the outcome on the model (``outcome_record``), with
+the fingerprint of the settings it tested: only a passing test of the current settings lets a
+model be activated (``ArenaModel.has_passing_test``, ``arena.services.models_activate``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.core.cache import cache
+from django.utils import timezone
 
 from model_adapters import AdapterError, Message, StreamingResponse, StreamResult, collect
 from model_adapters.registry import spec_for
@@ -59,8 +62,24 @@ def probe_report(probe: Probe) -> dict[str, Any] | None:
 
 
 def probe_record(model_id: int, token: str) -> None:
-    """Run the probe on this worker and leave the report where the admin looks for it."""
-    cache.set(_report_key(token), probe_run(ArenaModel.objects.get(pk=model_id)), REPORT_TTL)
+    """Run the probe on this worker, record it on the model and leave the report where the admin looks for it."""
+    model = ArenaModel.objects.get(pk=model_id)
+    report = probe_run(model)
+    outcome_record(model, report)
+    cache.set(_report_key(token), report, REPORT_TTL)
+
+
+def outcome_record(model: ArenaModel, report: dict[str, Any]) -> None:
+    """Store a probe's outcome as the model's last test, for the settings ``model`` had when it was probed.
+
+    An update of these fields only, so that an admin's edit saved meanwhile is kept; an edit of the adapter
+    settings then no longer matches the fingerprint, and the model needs a new test.
+    """
+    fields = {"tested_at": timezone.now(), "test_ok": bool(report["ok"]), "test_summary": report["summary"],
+              "test_fingerprint": model.adapter_fingerprint()}
+    ArenaModel.objects.filter(pk=model.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(model, name, value)
 
 
 def probe_run(model: ArenaModel) -> dict[str, Any]:

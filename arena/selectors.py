@@ -13,11 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from . import streaming
 from .errors import NotFound
 from .leaks import LeakDetector, leak_detector, terms_of
-from .models import COMPLETE_FINISH_REASONS, Answer, ArenaModel, Battle
+from .models import COMPLETE_FINISH_REASONS, Answer, ArenaModel, Battle, Vote
 
 
 def battle_of_session(battle_uuid: Any, session_key: str | None, *, lock: bool = False) -> Battle:
@@ -30,7 +33,7 @@ def battle_of_session(battle_uuid: Any, session_key: str | None, *, lock: bool =
         queryset = queryset.select_for_update(of=("self",))
     battle = queryset.filter(uuid=battle_uuid).first()
     if battle is None or not session_key or not hmac.compare_digest(battle.session_key, session_key):
-        raise NotFound("No such battle.")
+        raise NotFound(_("No such battle."))
     return battle
 
 
@@ -60,9 +63,23 @@ def model_public(model: ArenaModel) -> dict[str, Any]:
             "link": model.link, "state": model.state}
 
 
+def models_disclosed() -> QuerySet[ArenaModel]:
+    """The models the public may know of: those that battle now (active), and any other with a counted vote.
+
+    A paused or deprecated model without a counted vote stays unnamed everywhere public: a new model starts paused,
+    so an unreleased one is never listed; a model that earned votes keeps its place where its votes appear.
+    """
+    counted = Vote.objects.filter(counts=True)
+    return ArenaModel.objects.filter(
+        Q(state=ArenaModel.State.ACTIVE)
+        | Exists(counted.filter(battle__model_a=OuterRef("pk")))
+        | Exists(counted.filter(battle__model_b=OuterRef("pk")))
+    )
+
+
 def models_public() -> dict[str, dict[str, Any]]:
-    """Every model's public record, by name."""
-    return {m.name: model_public(m) for m in ArenaModel.objects.all()}
+    """The public record of every disclosed model (``models_disclosed``), by name."""
+    return {m.name: model_public(m) for m in models_disclosed()}
 
 
 def models_active() -> list[dict[str, Any]]:
@@ -100,8 +117,24 @@ def battle_state(battle: Battle) -> dict[str, Any]:
         "turns": turns,
         "vote": vote.outcome if vote else None,
         "vote_notice": vote_notice(battle),
+        "vote_counts_in": vote_counts_in(battle),
+        "too_fast": vote_too_fast(vote) if vote else False,
         "models": {"a": model_card(battle.model_a), "b": model_card(battle.model_b)} if revealed else None,
     }
+
+
+def vote_counts_in(battle: Battle) -> float:
+    """Seconds until a vote on this ready battle stops being too fast to count (the leaderboard's ``too_fast``
+    rule, ``ARENA_MIN_VOTE_SECONDS`` after the last answer finished); 0 once it counts or if nothing is ready."""
+    if battle.status != Battle.Status.READY or battle.ready_at is None:
+        return 0.0
+    waited = (timezone.now() - battle.ready_at).total_seconds()
+    return round(max(0.0, settings.ARENA_MIN_VOTE_SECONDS - waited), 3)
+
+
+def vote_too_fast(vote: Vote) -> bool:
+    """Whether the leaderboard leaves this vote out as cast too soon after the answers (``too_fast``)."""
+    return vote.time_to_vote is not None and vote.time_to_vote < settings.ARENA_MIN_VOTE_SECONDS
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Every write of the arena's battles and votes goes through one of these functions: validate, then do.
+"""Every write of the arena's battles, votes and model states goes through one of these functions: validate, then do.
 
 Tasks and events are sent only after the transaction commits. Answers are written by
 :mod:`arena.answers`, imported battles by :mod:`arena.imports`.
@@ -17,10 +17,12 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from ratings.outcomes import FROM_ARENA
 
-from . import human_check
+from . import human_check, streaming
 from . import leaks as leak_rules
 from .dispatch import SIDES, side_dispatch, turn_dispatch
 from .errors import Conflict, InvalidInput, TooManyRequests, Unavailable
@@ -66,7 +68,9 @@ def prompt_rate_limit(ip_hash: str) -> None:
     """Refuse a client that sent more than ARENA_PROMPTS_PER_IP_PER_HOUR prompts (each one costs model calls)."""
     limit = settings.ARENA_PROMPTS_PER_IP_PER_HOUR
     if _hourly_count("prompts", ip_hash) > limit:
-        raise TooManyRequests(f"You have sent {limit} prompts this hour, the most allowed; please come back later.")
+        raise TooManyRequests(ngettext("You have sent %(limit)s prompt this hour, the most allowed; please come back later.",
+                                       "You have sent %(limit)s prompts this hour, the most allowed; please come back later.",
+                                       limit) % {"limit": limit})
 
 
 def vote_rate_limit(ip_hash: str) -> None:
@@ -74,7 +78,9 @@ def vote_rate_limit(ip_hash: str) -> None:
     when the snapshot's daily cap leaves votes out."""
     limit = settings.ARENA_VOTES_PER_IP_PER_HOUR
     if _hourly_count("votes", ip_hash) > limit:
-        raise TooManyRequests(f"You have voted {limit} times this hour, the most allowed; please come back later.")
+        raise TooManyRequests(ngettext("You have voted %(limit)s time this hour, the most allowed; please come back later.",
+                                       "You have voted %(limit)s times this hour, the most allowed; please come back later.",
+                                       limit) % {"limit": limit})
 
 
 def _hourly_count(kind: str, ip_hash: str) -> int:
@@ -92,15 +98,16 @@ def _hourly_count(kind: str, ip_hash: str) -> int:
 def prompt_clean(prompt: Any) -> str:
     """The prompt as it is stored (NUL bytes dropped, trimmed), or InvalidInput saying what is wrong with it."""
     if not isinstance(prompt, str):
-        raise InvalidInput("The prompt must be text.")
+        raise InvalidInput(_("The prompt must be text."))
     prompt = prompt.replace("\x00", "").strip()
     if not text_storable(prompt):
-        raise InvalidInput("The prompt contains characters that cannot be stored.")
+        raise InvalidInput(_("The prompt contains characters that cannot be stored."))
     if not prompt:
-        raise InvalidInput("Enter a prompt.")
+        raise InvalidInput(_("Enter a prompt."))
     limit = settings.ARENA_MAX_PROMPT_CHARS
     if len(prompt) > limit:
-        raise InvalidInput(f"The prompt is {len(prompt):,} characters long; the limit is {limit:,}.")
+        raise InvalidInput(_("The prompt is %(length)s characters long; the limit is %(limit)s.")
+                           % {"length": f"{len(prompt):,}", "limit": f"{limit:,}"})
     return prompt
 
 
@@ -122,7 +129,7 @@ def battle_create(
     elif mode == Battle.Mode.SIDE_BY_SIDE:
         first, second = _chosen_pair(model_a, model_b)
     else:
-        raise InvalidInput(f"Unknown mode {mode!r}; use anonymous or side_by_side.")
+        raise InvalidInput(_("Unknown mode %(mode)r; use anonymous or side_by_side.") % {"mode": mode})
     with transaction.atomic():
         battle = Battle.objects.create(
             mode=mode, model_a=first, model_b=second, session_key=session_key, ip_hash=ip_hash,
@@ -138,21 +145,21 @@ def _anonymous_pair(rng: random.Random) -> tuple[ArenaModel, ArenaModel]:
     try:
         return pair_sample(candidates, rng)
     except NotEnoughModels:
-        raise Unavailable("The arena needs at least two active models; ask an administrator to add some.") from None
+        raise Unavailable(_("The arena needs at least two active models; ask an administrator to add some.")) from None
 
 
 def _chosen_pair(name_a: str | None, name_b: str | None) -> tuple[ArenaModel, ArenaModel]:
     if not name_a or not name_b or not isinstance(name_a, str) or not isinstance(name_b, str):
-        raise InvalidInput("Choose both models for a side-by-side battle.")
+        raise InvalidInput(_("Choose both models for a side-by-side battle."))
     for name in (name_a, name_b):
         if not text_storable(name):  # no model can have this name, and the database would refuse the query
-            raise InvalidInput(f"No active model is called {name!r}.")
+            raise InvalidInput(_("No active model is called %(name)r.") % {"name": name})
     if name_a == name_b:
-        raise InvalidInput("Choose two different models.")
+        raise InvalidInput(_("Choose two different models."))
     found = {m.name: m for m in ArenaModel.objects.filter(name__in=[name_a, name_b], state=ArenaModel.State.ACTIVE)}
     missing = [name for name in (name_a, name_b) if name not in found]
     if missing:
-        raise InvalidInput(f"No active model is called {missing[0]!r}.")
+        raise InvalidInput(_("No active model is called %(name)r.") % {"name": missing[0]})
     return found[name_a], found[name_b]
 
 
@@ -170,14 +177,16 @@ def turn_create(*, battle_uuid: Any, session_key: str, prompt: Any) -> Turn:
         battle = battle_of_session(battle_uuid, session_key, lock=True)
         prompt_rate_limit(battle.ip_hash)
         if battle.status == Battle.Status.VOTED:
-            raise Conflict("This battle has been voted on; start a new round.")
+            raise Conflict(_("This battle has been voted on; start a new round."))
         if battle.status == Battle.Status.FAILED:
-            raise Conflict("This battle failed; start a new round.")
+            raise Conflict(_("This battle failed; start a new round."))
         if battle.status != Battle.Status.READY:
-            raise Conflict("Wait for both answers before sending a follow-up.")
+            raise Conflict(_("Wait for both answers before sending a follow-up."))
         count = battle.turns.count()
         if count >= settings.ARENA_MAX_TURNS:
-            raise Conflict(f"This battle has reached the limit of {settings.ARENA_MAX_TURNS} turns; please vote.")
+            raise Conflict(ngettext("This battle has reached the limit of %(turns)s turn; please vote.",
+                                    "This battle has reached the limit of %(turns)s turns; please vote.",
+                                    settings.ARENA_MAX_TURNS) % {"turns": settings.ARENA_MAX_TURNS})
         battle.status = Battle.Status.GENERATING
         battle.turn_count = count + 1
         battle.save(update_fields=["status", "turn_count"])
@@ -187,25 +196,81 @@ def turn_create(*, battle_uuid: Any, session_key: str, prompt: Any) -> Turn:
 def answer_retry(*, battle_uuid: Any, session_key: str, side: Any) -> Battle:
     """Ask the model again for a side of the latest turn that failed; the other side's answer stays as it is."""
     if side not in SIDES:
-        raise InvalidInput(f"The side must be one of {', '.join(SIDES)}.")
+        raise InvalidInput(_("The side must be one of %(sides)s.") % {"sides": ", ".join(SIDES)})
     with transaction.atomic():
         battle = battle_of_session(battle_uuid, session_key, lock=True)
         if battle.status == Battle.Status.VOTED:
-            raise Conflict("This battle has been voted on; start a new round.")
+            raise Conflict(_("This battle has been voted on; start a new round."))
         turn = battle.turns.order_by("-index").first()
         answer = turn.answers.get(side=side) if turn is not None else None
         if turn is None or answer is None or answer.status != Answer.Status.FAILED:
-            raise Conflict(f"Model {side.upper()} did not fail, so there is nothing to retry.")
+            raise Conflict(_("Model %(side)s did not fail, so there is nothing to retry.") % {"side": side.upper()})
         prompt_rate_limit(battle.ip_hash)  # another model call, like a prompt
-        Answer.objects.filter(pk=answer.pk).update(
-            status=Answer.Status.PENDING, text="", input_tokens=None, output_tokens=None, tokens_counted=False,
-            time_to_first_token=None, latency=None, finish_reason="", error="", error_message="", started_at=None,
-            finished_at=None, style=[], leaks=[], queued_at=timezone.now(),
-        )
+        Answer.objects.filter(pk=answer.pk).update(**_answer_afresh())
         still_failed = turn.answers.filter(status=Answer.Status.FAILED).exists()
         battle.status = Battle.Status.FAILED if still_failed else Battle.Status.GENERATING
         battle.save(update_fields=["status"])
+        streaming.stop_clear(turn.id, side)
         transaction.on_commit(lambda: side_dispatch(turn, side), robust=True)  # the sweep re-queues it otherwise
+    return battle
+
+
+def _answer_afresh() -> dict[str, Any]:
+    """The fields of an answer about to be asked for again (a retry, a regeneration): pending, with nothing kept."""
+    return {"status": Answer.Status.PENDING, "text": "", "input_tokens": None, "output_tokens": None,
+            "tokens_counted": False, "time_to_first_token": None, "latency": None, "finish_reason": "", "error": "",
+            "error_message": "", "started_at": None, "finished_at": None, "style": [], "leaks": [],
+            "queued_at": timezone.now()}
+
+
+def answer_regenerate(*, battle_uuid: Any, session_key: str, side: Any) -> Battle:
+    """Before the vote, ask one side's model for a new answer to the latest prompt.
+
+    The answer shown so far is kept in ``Answer.earlier`` (never shown again, kept for review) and
+    ``Answer.regenerations`` counts how often; a vote on the battle records that a side was regenerated
+    (``Vote.regenerated``). What that changes in what counts: docs/leaderboard.md, "Retry, regenerate, stop".
+    """
+    if side not in SIDES:
+        raise InvalidInput(_("The side must be one of %(sides)s.") % {"sides": ", ".join(SIDES)})
+    with transaction.atomic():
+        battle = battle_of_session(battle_uuid, session_key, lock=True)
+        if battle.status == Battle.Status.VOTED:
+            raise Conflict(_("This battle has been voted on; start a new round."))
+        if battle.status != Battle.Status.READY:
+            raise Conflict(_("Wait for both answers before regenerating one."))
+        turn = battle.turns.order_by("-index").first()
+        answer = turn.answers.get(side=side) if turn is not None else None
+        if turn is None or answer is None or answer.status != Answer.Status.DONE:
+            raise Conflict(_("Model %(side)s has no finished answer to regenerate.") % {"side": side.upper()})
+        prompt_rate_limit(battle.ip_hash)  # another model call, like a prompt
+        earlier = [*answer.earlier, {"text": answer.text, "finish_reason": answer.finish_reason,
+                                     "finished_at": answer.finished_at.isoformat() if answer.finished_at else None}]
+        Answer.objects.filter(pk=answer.pk).update(**_answer_afresh(), earlier=earlier,
+                                                   regenerations=answer.regenerations + 1)
+        battle.status = Battle.Status.GENERATING
+        battle.save(update_fields=["status"])
+        turn_id = turn.id
+        streaming.stop_clear(turn_id, side)  # a Stop pressed on the earlier answer must not stop this one
+        transaction.on_commit(lambda: side_dispatch(turn, side), robust=True)
+    return battle
+
+
+def battle_stop(*, battle_uuid: Any, session_key: str) -> Battle:
+    """Stop every side of the latest turn that is still being generated: each worker closes its provider request
+    and saves the text streamed so far as a ``cancelled`` answer (a side still queued is saved empty without a
+    model call). The battle moves on as the answers finish; a vote on it is kept but does not count
+    (``incomplete_answer``: a stopped answer is cut off)."""
+    with transaction.atomic():
+        battle = battle_of_session(battle_uuid, session_key, lock=True)
+        if battle.status != Battle.Status.GENERATING:
+            raise Conflict(_("Nothing is being generated in this battle."))
+        turn = battle.turns.order_by("-index").first()
+        going = [] if turn is None else list(turn.answers.filter(
+            status__in=[Answer.Status.PENDING, Answer.Status.STREAMING]).values_list("side", flat=True))
+        if turn is None or not going:
+            raise Conflict(_("Nothing is being generated in this battle."))
+        for side in going:
+            streaming.stop_request(turn.id, side)
     return battle
 
 
@@ -217,7 +282,7 @@ def battle_vote(*, battle_uuid: Any, session_key: str, ip_hash: str, outcome: An
     the transaction (a hosted verifier is a network call). Returns the vote and whether this call created it.
     """
     if not isinstance(outcome, str) or outcome not in FROM_ARENA:  # a list or an object is not hashable
-        raise InvalidInput(f"The vote must be one of {', '.join(FROM_ARENA)}.")
+        raise InvalidInput(_("The vote must be one of %(outcomes)s.") % {"outcomes": ", ".join(FROM_ARENA)})
     human_check.vote_verify(human_proof)
     try:
         with transaction.atomic():
@@ -237,6 +302,7 @@ def battle_vote(*, battle_uuid: Any, session_key: str, ip_hash: str, outcome: An
                 excluded_reason=excluded,
                 evidence=evidence,
                 time_to_vote=(now - battle.ready_at).total_seconds() if battle.ready_at else None,
+                regenerated=Answer.objects.filter(turn__battle=battle, regenerations__gt=0).exists(),
                 session_key=session_key,
                 ip_hash=ip_hash,
             )
@@ -286,15 +352,42 @@ def _leaderboard_notify(vote_id: int | None = None) -> None:
 
 def _vote_repeat(existing: Vote, outcome: str) -> Vote:
     if existing.outcome != outcome:
-        raise Conflict("This battle already has a different vote; votes are final.")
+        raise Conflict(_("This battle already has a different vote; votes are final."))
     return existing
 
 
 def _vote_allowed(battle: Battle) -> None:
     if battle.status == Battle.Status.FAILED:
-        raise Conflict("A model failed to answer, so this battle cannot be voted on.")
+        raise Conflict(_("A model failed to answer, so this battle cannot be voted on."))
     if battle.status != Battle.Status.READY:
-        raise Conflict("Wait until both answers are complete before voting.")
+        raise Conflict(_("Wait until both answers are complete before voting."))
+
+
+def activation_refusal(model: ArenaModel, *, fingerprint: str | None = None) -> str:
+    """Why ``model`` may not become active, "" if it may: it needs a passing Test of the adapter settings it will
+    battle with (``fingerprint``, by default those it has now), so an untested or changed model never goes public."""
+    if model.tested_at is None:
+        return "it has never been tested"
+    if model.test_fingerprint != (fingerprint or model.adapter_fingerprint()):
+        return "its connection or generation settings changed since its last test"
+    if not model.test_ok:
+        return f"its last test failed ({model.test_summary})"
+    return ""
+
+
+def models_activate(*, model_ids: list[int]) -> tuple[int, list[str]]:
+    """Make models active, all or none: returns how many changed and, for each model refused, "name: why".
+
+    With any refusal nothing changes (``activation_refusal``); models already active stay as they are.
+    """
+    with transaction.atomic():
+        models = list(ArenaModel.objects.select_for_update().filter(pk__in=model_ids).exclude(
+            state=ArenaModel.State.ACTIVE).order_by("name"))
+        refused = [f"{model.name}: {why}" for model in models if (why := activation_refusal(model))]
+        if refused:
+            return 0, refused
+        changed = ArenaModel.objects.filter(pk__in=[model.pk for model in models]).update(state=ArenaModel.State.ACTIVE)
+    return changed, []
 
 
 def votes_reinstate(*, vote_ids: list[int], by: str) -> int:

@@ -34,6 +34,33 @@ def buffer_key(turn_id: int, side: str) -> str:
     return f"arena:stream:{turn_id}:{side}"
 
 
+STOP_POLL_SECONDS = 0.2  # how often a generating worker looks for a voter's Stop
+STOP_TTL_SECONDS = 3600  # a Stop outlives any queue wait of the side it stops
+
+
+def stop_key(turn_id: int, side: str) -> str:
+    return f"arena:stop:{turn_id}:{side}"
+
+
+def stop_request(turn_id: int, side: str) -> None:
+    """Ask the worker generating this side (now, or once it starts) to stop: the cache is shared by the web
+    processes and the workers in both configurations."""
+    cache.set(stop_key(turn_id, side), 1, STOP_TTL_SECONDS)
+
+
+def stop_clear(turn_id: int, side: str) -> None:
+    """Forget a Stop, before the side is asked again (a retry or a regeneration)."""
+    cache.delete(stop_key(turn_id, side))
+
+
+def stop_requested(turn_id: int, side: str) -> bool:
+    try:
+        return bool(cache.get(stop_key(turn_id, side)))
+    except INFRASTRUCTURE_ERRORS as exc:  # Redis away: keep generating; the voter can press Stop again
+        logger.warning("reading the stop flag of %s/%s failed: %s", turn_id, side, exc)
+        return False
+
+
 def buffer_read(turn_id: int, side: str) -> tuple[int, str]:
     """The sequence number and text relayed so far for one answer, (0, "") if none."""
     value = cache.get(buffer_key(turn_id, side))

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from . import human_check, selectors, services
@@ -80,6 +81,7 @@ def arena_page(request: HttpRequest) -> HttpResponse:
         "models": selectors.models_active(),
         "max_turns": settings.ARENA_MAX_TURNS,
         "max_prompt_chars": settings.ARENA_MAX_PROMPT_CHARS,
+        "min_vote_seconds": settings.ARENA_MIN_VOTE_SECONDS,
         "human_check": human_check.page_config(),
     }
     return render(request, "arena/index.html", context)
@@ -127,6 +129,24 @@ def answer_retry(request: HttpRequest, battle_uuid: Any) -> HttpResponse:
 
 @allow_methods("POST")
 @json_errors
+def answer_regenerate(request: HttpRequest, battle_uuid: Any) -> HttpResponse:
+    """Before the vote, ask again for the latest turn's finished side ``{"side": "a"}``; answers with the battle."""
+    data = json_body(request)
+    battle = services.answer_regenerate(battle_uuid=battle_uuid, session_key=_session_key(request),
+                                        side=data.get("side"))
+    return JsonResponse(selectors.battle_state(battle))
+
+
+@allow_methods("POST")
+@json_errors
+def battle_stop(request: HttpRequest, battle_uuid: Any) -> HttpResponse:
+    """Stop both sides of the latest turn (each keeps what it streamed); answers with the battle as it is now."""
+    battle = services.battle_stop(battle_uuid=battle_uuid, session_key=_session_key(request))
+    return JsonResponse(selectors.battle_state(battle))
+
+
+@allow_methods("POST")
+@json_errors
 def battle_vote(request: HttpRequest, battle_uuid: Any) -> HttpResponse:
     data = json_body(request)
     vote, created = services.battle_vote(
@@ -140,6 +160,7 @@ def battle_vote(request: HttpRequest, battle_uuid: Any) -> HttpResponse:
     body = {
         "outcome": vote.outcome,
         "counts": vote.counts,
+        "too_fast": selectors.vote_too_fast(vote),
         "models": {"a": selectors.model_card(battle.model_a), "b": selectors.model_card(battle.model_b)},
     }
     return JsonResponse(body, status=201 if created else 200)
@@ -150,7 +171,7 @@ def battle_vote(request: HttpRequest, battle_uuid: Any) -> HttpResponse:
 def human_check_challenge(request: HttpRequest) -> HttpResponse:
     """A proof-of-work challenge for the next vote (404 unless ARENA_HUMAN_CHECK is pow)."""
     if human_check.kind() != "pow":
-        raise NotFound("No proof-of-work check is configured.")
+        raise NotFound(_("No proof-of-work check is configured."))
     return JsonResponse(human_check.pow_challenge(), headers={"Cache-Control": "no-store"})
 
 
@@ -161,7 +182,7 @@ def models_list(request: HttpRequest) -> HttpResponse:
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     if request.path.startswith("/api/"):
-        return JsonResponse({"error": "The request was refused: reload the page and try again (CSRF check failed)."},
+        return JsonResponse({"error": _("The request was refused: reload the page and try again (CSRF check failed).")},
                             status=403)
     from django.views.csrf import csrf_failure as default_failure
 

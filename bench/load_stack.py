@@ -115,7 +115,7 @@ import json, os
 from arena.models import ArenaModel
 for persona in json.loads(os.environ["BENCH_PERSONAS"]):
     ArenaModel.objects.create(name=f"Load {persona}", adapter_kind="demo", provider_model=persona,
-                              options={"delay": float(os.environ["BENCH_DELAY"])})
+                              options={"delay": float(os.environ["BENCH_DELAY"])}, state="active")
 """
 
 

@@ -113,9 +113,10 @@ def models_fill(conn: Any, n_models: int) -> None:
     conn.execute("""
         INSERT INTO arena_arenamodel (id, name, organization, license, link, adapter_kind, provider_model, base_url,
                                       key_env, key_file, generation, timeouts, options, sampling_weight, state,
-                                      created_at, updated_at, aliases, prerelease_variants)
+                                      created_at, updated_at, aliases, prerelease_variants, test_ok, test_summary,
+                                      test_fingerprint)
         SELECT i, 'bench-model-' || lpad(i::text, 3, '0'), 'Org ' || (i %% 40), 'Apache-2.0', '', '', '', '', '', '',
-               '{}', '{}', '{}', 1.0, 'paused', now(), now(), '', 0
+               '{}', '{}', '{}', 1.0, 'paused', now(), now(), '', 0, false, '', ''
         FROM generate_series(1, %(n)s::int) AS i""", {"n": n_models})
 
 
@@ -169,7 +170,7 @@ def battles_fill(conn: Any, first: int, last: int, tables: dict[str, list[float]
         FROM bench_draw ORDER BY id""")
     conn.execute("""
         INSERT INTO arena_vote (id, outcome, counts, excluded_reason, time_to_vote, session_key, ip_hash, created_at,
-                                battle_id, evidence, reinstated_by)
+                                battle_id, evidence, reinstated_by, regenerated)
         SELECT d.id,
                CASE WHEN rtie < 0.20 THEN 'tie' WHEN rtie < 0.25 THEN 'both_bad'
                     WHEN rwin < 1 / (1 + exp((%(strength)s::float8[])[model_b] - (%(strength)s::float8[])[model_a]))
@@ -177,7 +178,7 @@ def battles_fill(conn: Any, first: int, last: int, tables: dict[str, list[float]
                mode = 'anonymous', CASE WHEN mode = 'anonymous' THEN '' ELSE 'side_by_side' END,
                CASE WHEN ip_hash = '' THEN NULL WHEN rtime < 0.07 THEN floor(rtime2 * 8) / 4
                     ELSE 2 + round((-ln(1 - rtime2) * 20)::numeric, 2) END,
-               CASE WHEN ip_hash = '' THEN '' ELSE 's-' || ip_hash END, ip_hash, created_at, id, '{}', ''
+               CASE WHEN ip_hash = '' THEN '' ELSE 's-' || ip_hash END, ip_hash, created_at, id, '{}', '', false
         FROM bench_draw d WHERE NOT failed ORDER BY id""", {"strength": tables["strength"]})
     conn.execute("""
         INSERT INTO arena_turn (battle_id, index, prompt, created_at)
@@ -186,7 +187,7 @@ def battles_fill(conn: Any, first: int, last: int, tables: dict[str, list[float]
     conn.execute("""
         INSERT INTO arena_answer (turn_id, side, status, text, input_tokens, output_tokens, tokens_counted,
                                   time_to_first_token, latency, finish_reason, error, error_message, started_at,
-                                  finished_at, style, queued_at, leaks)
+                                  finished_at, style, queued_at, leaks, regenerations, earlier)
         SELECT t.id, s.side, 'done', '', NULL, NULL, true, NULL, NULL, 'stop', '', '', t.created_at, t.created_at,
                CASE WHEN d.id %% 100 = 7 AND s.side = 'b' THEN '[]'::jsonb
                     ELSE jsonb_build_array(
@@ -194,7 +195,7 @@ def battles_fill(conn: Any, first: int, last: int, tables: dict[str, list[float]
                         floor((%(markdown)s::float8[])[m] * random() * 5)::int,
                         floor((%(markdown)s::float8[])[m] * random() * 12)::int,
                         floor((%(markdown)s::float8[])[m] * random() * 6)::int) END,
-               t.created_at, '[]'
+               t.created_at, '[]', 0, '[]'
         FROM bench_draw d JOIN arena_turn t ON t.battle_id = d.id
         CROSS JOIN LATERAL (VALUES ('a', d.model_a), ('b', d.model_b)) AS s(side, m)
         ORDER BY t.id, s.side""", {"verbosity": tables["verbosity"], "markdown": tables["markdown"]})

@@ -155,7 +155,8 @@ class Arena:
         services.turn_dispatch = self.answer_turn
         strengths = sorted((rng.gauss(0, 0.6) for _ in range(args.models)), reverse=True)
         self.models = [ArenaModel.objects.create(name=f"bench-model-{i:02d}", organization=f"Lab {i:02d}",
-                                                 adapter_kind="demo", provider_model="pelican")
+                                                 adapter_kind="demo", provider_model="pelican",
+                                                 state=ArenaModel.State.ACTIVE)
                        for i in range(args.models)]
         self.strength = {m.pk: s for m, s in zip(self.models, strengths, strict=True)}
         self.target = self.models[args.models // 2]  # mid-table

@@ -11,6 +11,8 @@ import logging
 import sys
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import get_language, gettext_lazy
+from django.utils.translation import gettext as _
 
 from arena.errors import INFRASTRUCTURE_ERRORS
 
@@ -18,9 +20,10 @@ logger = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 10
 JSON_PREFIXES = ("/api/", "/exports/")
 JSON_SUFFIXES = (".json", ".jsonl", ".csv")
-UNAVAILABLE = "The arena is briefly unavailable (a service it needs is not answering); please try again shortly."
-FAILED = "Something went wrong on our side; it has been logged."
-PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>
+UNAVAILABLE = gettext_lazy("The arena is briefly unavailable (a service it needs is not answering); please try again "
+                           "shortly.")
+FAILED = gettext_lazy("Something went wrong on our side; it has been logged.")
+PAGE = """<!doctype html><html lang="{lang}"><head><meta charset="utf-8"><title>{title}</title></head>
 <body><h1>{title}</h1><p>{message}</p></body></html>
 """
 
@@ -39,12 +42,13 @@ def server_error(request: HttpRequest) -> HttpResponse:
     unavailable = isinstance(error, INFRASTRUCTURE_ERRORS)
     if unavailable:
         logger.warning("503 for %s %s: %s: %s", request.method, request.path, type(error).__name__, error)
-    status, title, message = (503, "Briefly unavailable", UNAVAILABLE) if unavailable else (500, "Server error", FAILED)
+    status, title, message = ((503, _("Briefly unavailable"), str(UNAVAILABLE)) if unavailable
+                              else (500, _("Server error"), str(FAILED)))
     response: HttpResponse
     if wants_json(request):
         response = JsonResponse({"error": message}, status=status)
     else:
-        response = HttpResponse(PAGE.format(title=title, message=message), status=status,
+        response = HttpResponse(PAGE.format(lang=get_language() or "en", title=title, message=message), status=status,
                                 content_type="text/html; charset=utf-8")
     if unavailable:
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)

@@ -56,6 +56,7 @@ MIDDLEWARE = [
     "config.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",  # the language: set_language's cookie, else Accept-Language
     "django.middleware.common.CommonMiddleware",
     "config.middleware.RequestGuardMiddleware",  # before the CSRF check: a wrong method is 405, not 403
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -77,6 +78,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",  # LANGUAGES (each named in its own language), LANGUAGE_CODE
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
@@ -165,7 +167,14 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
+# The languages of the public pages (docs/operations.md, "Languages", says how to add one). Each is named in its
+# own language: that is how the picker lists them.
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文"), ("fr", "Français")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600  # the picker's choice outlives the browser session
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_HTTPONLY = True  # only the server reads it
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -179,6 +188,7 @@ WHITENOISE_USE_FINDERS = True  # serve straight from the source folders when col
 ARENA_HTTPS = env_bool("ARENA_HTTPS", False)
 SESSION_COOKIE_SECURE = ARENA_HTTPS
 CSRF_COOKIE_SECURE = ARENA_HTTPS
+LANGUAGE_COOKIE_SECURE = ARENA_HTTPS
 SECURE_SSL_REDIRECT = ARENA_HTTPS
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if ARENA_HTTPS else 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = ARENA_HTTPS
@@ -245,6 +255,8 @@ ARENA_VOTER_HISTORY = env_int("ARENA_VOTER_HISTORY", 500, minimum=10)
 ARENA_CAMPAIGN_SESSIONS = env_int("ARENA_CAMPAIGN_SESSIONS", 5, minimum=2)
 ARENA_CAMPAIGN_MINUTES = env_int("ARENA_CAMPAIGN_MINUTES", 60, minimum=1)
 ARENA_CAMPAIGN_SHARE = env_float("ARENA_CAMPAIGN_SHARE", 0.8, minimum=0.0, maximum=1.0)
+# A session that asked one first prompt this many times can be flagged with that prompt's pooled votes (voters.py).
+ARENA_CAMPAIGN_REPEATS = env_int("ARENA_CAMPAIGN_REPEATS", 3, minimum=2)
 # A human check before voting (arena/human_check.py): "" (off), pow, turnstile, hcaptcha or recaptcha.
 ARENA_HUMAN_CHECK = env_str("ARENA_HUMAN_CHECK", "")
 if ARENA_HUMAN_CHECK not in ("", "pow", "turnstile", "hcaptcha", "recaptcha"):

@@ -20,8 +20,7 @@ from django.utils.cache import patch_cache_control
 
 from arena.api import View, allow_methods, json_errors, query_flag, query_whole
 from arena.errors import InvalidInput
-from arena.models import ArenaModel
-from arena.selectors import model_public
+from arena.selectors import model_public, models_disclosed
 
 from . import exports
 from .models import Snapshot
@@ -155,6 +154,6 @@ def api_snapshot_latest(request: HttpRequest) -> HttpResponse:
 
 @api_view
 def api_models(request: HttpRequest) -> HttpResponse:
-    """Every model, with public fields only."""
-    models = [model_public(m) for m in ArenaModel.objects.order_by("name")]
+    """Every model the public may know of (active, or with a counted vote), with public fields only."""
+    models = [model_public(m) for m in models_disclosed().order_by("name")]
     return JsonResponse({"count": len(models), "results": models}, json_dumps_params={"ensure_ascii": False})

@@ -2,7 +2,8 @@
 
 No JavaScript and no CDN: the page works offline and the charts print. Model names come from
 operators and imported battle files, so every piece of text goes through :func:`_text`; the
-numbers are formatted here, never taken from input as strings. Each chart is an
+numbers are formatted here, never taken from input as strings. The charts' own words are in the
+page's language (``gettext``), and escaped like the rest. Each chart is an
 ``<svg role="img">`` labelled by its own ``<title>`` and ``<desc>``; the page puts the numbers
 next to it as a table for screen readers and for anyone who would rather read.
 """
@@ -13,6 +14,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
+
+from django.utils.translation import gettext as _
 
 CHAR_WIDTH = 7.0  # average width of one character at the charts' 12px font, for laying out labels
 LABEL_MAX_CHARS = 28
@@ -120,10 +123,12 @@ def interval_plot(intervals: Sequence[Interval], *, chart_id: str, title: str, d
                          f'stroke="#2454d6" stroke-width="3" stroke-linecap="round"/>')
             parts.extend(_arrows(item, x(ends[0]), x(ends[1]), y, 5.0))
         parts.append(f'<circle cx="{_num(x(item.rating))}" cy="{_num(y)}" r="4.5" fill="currentColor"/></g>')
+    # xgettext:no-python-format
+    x_axis, y_axis = _text(_("Rating (Elo scale): dot = estimate, bar = 95% interval")), _text(_("Model"))
     parts.append(f'<text x="{_num(left + plot_width / 2)}" y="{_num(height - 10)}" text-anchor="middle" '
-                 f'fill="currentColor" font-weight="600">Rating (Elo scale): dot = estimate, bar = 95% interval</text>')
+                 f'fill="currentColor" font-weight="600">{x_axis}</text>')
     parts.append(f'<text transform="translate(12 {_num(top + (bottom - top) / 2)}) rotate(-90)" text-anchor="middle" '
-                 f'fill="currentColor" font-weight="600">Model</text></svg>')
+                 f'fill="currentColor" font-weight="600">{y_axis}</text></svg>')
     return "".join(parts)
 
 
@@ -203,11 +208,12 @@ def heatmap(labels: Sequence[str], values: Sequence[Sequence[float | None]], *, 
     for i, row in enumerate(values):
         for j, value in enumerate(row):
             parts.append(_cell(left + CELL * j, top + CELL * i, value, kind, largest, labels[i], labels[j]))
-    axis = "Opponent (column)" if kind == "rate" else "Model (column)"
+    column_axis = _text(_("Opponent (column)") if kind == "rate" else _("Model (column)"))
+    row_axis = _text(_("Model (row)"))
     parts.append(f'<text x="{_num(left + CELL * n / 2)}" y="14" text-anchor="middle" fill="currentColor" '
-                 f'font-weight="600">{axis}</text>')
+                 f'font-weight="600">{column_axis}</text>')
     parts.append(f'<text transform="translate(12 {_num(top + CELL * n / 2)}) rotate(-90)" text-anchor="middle" '
-                 f'fill="currentColor" font-weight="600">Model (row)</text></svg>')
+                 f'fill="currentColor" font-weight="600">{row_axis}</text></svg>')
     return "".join(parts)
 
 
@@ -225,8 +231,13 @@ def _cell(x: float, y: float, value: float | None, kind: str, largest: float, ro
     else:
         rgb = rate_colour(value) if kind == "rate" else count_colour(value, largest)
         fill, ink = "#{:02x}{:02x}{:02x}".format(*rgb), _ink(rgb)
-    what = "won" if kind == "rate" else "battles"
-    tip = f"{row} vs {column}: {shown} {what}" if shown != "–" else f"{row} vs {column}: no battles"
+    values = {"row": row, "column": column, "shown": shown}
+    if shown == "–":
+        tip = _("%(row)s vs %(column)s: no battles") % values
+    elif kind == "rate":
+        tip = _("%(row)s vs %(column)s: %(shown)s won") % values
+    else:
+        tip = _("%(row)s vs %(column)s: %(shown)s battles") % values
     return (f'<g class="cell"><title>{_text(tip)}</title><rect x="{_num(x)}" y="{_num(y)}" width="{CELL - 2}" '
             f'height="{CELL - 2}" rx="3" fill="{fill}"/><text x="{_num(x + CELL / 2 - 1)}" y="{_num(y + CELL / 2 + 3)}" '
             f'text-anchor="middle" font-size="11" fill="{ink}">{shown}</text></g>')

@@ -26,7 +26,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from arena.models import Answer, ArenaModel, Battle, Turn
-from arena.selectors import models_public
+from arena.selectors import models_disclosed, models_public
 from ratings.cli import COLUMNS
 from ratings.outcomes import winner_from_arena
 
@@ -130,10 +130,16 @@ def snapshot_battle_lines(snapshot: Snapshot, *, conversations: bool = False) ->
 
 
 def all_battle_lines(*, since: int = 0, conversations: bool = False) -> Iterator[str]:
-    """Every voted battle after vote id ``since``, with whether it counts under the rules in force."""
+    """Every voted battle after vote id ``since``, with whether it counts under the rules in force.
+
+    Battles of a model the public may not know of (paused or deprecated, never in a counted vote: see
+    ``arena.selectors.models_disclosed``) are left out, so the export never names one.
+    """
     rules = Rules.from_settings()
     duplicates = duplicate_votes(rules)
-    rows = ((row, reason) for row, reason in judged(vote_rows(), rules, duplicates) if row.vote_id > since)
+    hidden = set(ArenaModel.objects.exclude(pk__in=models_disclosed().values("pk")).values_list("pk", flat=True))
+    rows = ((row, reason) for row, reason in judged(vote_rows(), rules, duplicates)
+            if row.vote_id > since and row.model_a not in hidden and row.model_b not in hidden)
     yield from battle_lines(rows, ExportOptions(conversations=conversations, audit=True))
 
 

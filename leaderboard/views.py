@@ -15,8 +15,11 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils.functional import Promise
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET
 
 import ratings.leaderboard as engine
@@ -27,29 +30,56 @@ from .models import Snapshot
 from .selectors import snapshot_latest, snapshot_published_latest, snapshot_run_views
 
 HEATMAP_MODELS = 15  # beyond this a heatmap's numbers stop being readable
-METHODS = {"bradley_terry": "Bradley–Terry (maximum likelihood)"}
+# The page's words for the snapshot's machine values (the snapshot, the exports and the API keep the keys).
+METHODS = {"bradley_terry": gettext_lazy("Bradley–Terry (maximum likelihood)")}
 EXCLUSIONS = {
-    "too_fast": "cast too soon to have read both answers",
-    "ip_daily_cap": "over the daily cap of votes from one address",
-    "duplicate_prompt": "beyond the cap on one often-repeated prompt (down-sampled)",
-    "failed_battle": "battles that failed (no vote possible)",
-    "not_counted:side_by_side": "side-by-side battles (the voter chose the models)",
-    "not_counted:identity_leak": "battles where an answer named a model (identity leak)",
-    "not_counted:incomplete_answer": "battles with an answer cut off or unfinished",
-    "not_counted:admin_review": "left out by an admin after review",
-    "not_counted:anomalous_voter": "from voters flagged as anomalous (checked after each vote)",
+    "too_fast": gettext_lazy("cast too soon to have read both answers"),
+    "ip_daily_cap": gettext_lazy("over the daily cap of votes from one address"),
+    "duplicate_prompt": gettext_lazy("beyond the cap on one often-repeated prompt (down-sampled)"),
+    "failed_battle": gettext_lazy("battles that failed (no vote possible)"),
+    "not_counted:side_by_side": gettext_lazy("side-by-side battles (the voter chose the models)"),
+    "not_counted:identity_leak": gettext_lazy("battles where an answer named a model (identity leak)"),
+    "not_counted:incomplete_answer": gettext_lazy("battles with an answer cut off or unfinished"),
+    "not_counted:admin_review": gettext_lazy("left out by an admin after review"),
+    "not_counted:anomalous_voter": gettext_lazy("from voters flagged as anomalous (checked after each vote)"),
+}
+FLAG_NAMES = {
+    "never_lost": gettext_lazy("never lost"),
+    "never_won": gettext_lazy("never won"),
+    "disconnected": gettext_lazy("disconnected"),
+    "lower_unbounded": gettext_lazy("lower unbounded"),
+    "upper_unbounded": gettext_lazy("upper unbounded"),
+    "too_few_battles": gettext_lazy("too few battles"),
 }
 FLAGS = {
-    "never_lost": "never lost a battle: its rating and upper bound are only a floor",
-    "never_won": "never won a battle: its rating and lower bound are only a ceiling",
-    "disconnected": "never compared, even indirectly, with the main group of models",
-    "lower_unbounded": "no lower bound: in enough bootstrap replicates it never won, so its rating fell without limit",
-    "upper_unbounded": "no upper bound: in enough bootstrap replicates it never lost, so its rating rose without limit",
-    "too_few_battles": "too few votes in this view to be ranked: its interval says too little to place it above or "
-                       "below anyone",
+    "never_lost": gettext_lazy("never lost a battle: its rating and upper bound are only a floor"),
+    "never_won": gettext_lazy("never won a battle: its rating and lower bound are only a ceiling"),
+    "disconnected": gettext_lazy("never compared, even indirectly, with the main group of models"),
+    "lower_unbounded": gettext_lazy("no lower bound: in enough bootstrap replicates it never won, so its rating fell "
+                                    "without limit"),
+    "upper_unbounded": gettext_lazy("no upper bound: in enough bootstrap replicates it never lost, so its rating rose "
+                                    "without limit"),
+    "too_few_battles": gettext_lazy("too few votes in this view to be ranked: its interval says too little to place "
+                                    "it above or below anyone"),
 }
-STYLE_FEATURES = {"style_length": "Answer length", "style_headers": "Markdown headers", "style_lists": "Markdown lists",
-                  "style_bold": "Bold text"}
+STYLE_FEATURES = {"style_length": gettext_lazy("Answer length"), "style_headers": gettext_lazy("Markdown headers"),
+                  "style_lists": gettext_lazy("Markdown lists"), "style_bold": gettext_lazy("Bold text")}
+# The views' titles and descriptions as the page shows them; a snapshot stores them in English (its ``title`` and
+# ``filters.description``), which stays the fallback for a view not listed here.
+VIEW_TITLES = {
+    "overall": gettext_lazy("Overall"),
+    "style_control": gettext_lazy("Style-controlled"),
+    "multi_turn": gettext_lazy("Multi-turn"),
+    "long_prompt": gettext_lazy("Long prompts"),
+    "code": gettext_lazy("Prompts with code"),
+}
+VIEW_DESCRIPTIONS = {
+    "overall": gettext_lazy("Every counted vote."),
+    "style_control": gettext_lazy("Every counted vote, controlling for answer length and Markdown (headers, lists, "
+                                  "bold)."),
+    "multi_turn": gettext_lazy("Battles with follow-up questions."),
+    "code": gettext_lazy("First prompt contains code."),
+}
 
 
 @dataclass(frozen=True)
@@ -75,16 +105,16 @@ class BoardRow:
 @dataclass(frozen=True)
 class Column:
     key: str
-    label: str
+    label: str | Promise  # gettext_lazy: a column's label is in the language of the page that shows it
     descending: bool  # the natural direction: best or most first
     value: Callable[[BoardRow], Any]
 
 
 COLUMNS = (
-    Column("rank", "Rank (UB)", False, lambda r: (r.rank is None, r.rank or 0, -r.rating)),
-    Column("model", "Model", False, lambda r: r.model.casefold()),
-    Column("rating", "Rating", True, lambda r: r.rating),
-    Column("votes", "Votes", True, lambda r: r.votes),
+    Column("rank", gettext_lazy("Rank (UB)"), False, lambda r: (r.rank is None, r.rank or 0, -r.rating)),
+    Column("model", gettext_lazy("Model"), False, lambda r: r.model.casefold()),
+    Column("rating", gettext_lazy("Rating"), True, lambda r: r.rating),
+    Column("votes", gettext_lazy("Votes"), True, lambda r: r.votes),
 )
 
 
@@ -115,7 +145,7 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
     key = request.GET.get("view") or "overall"
     siblings = snapshot_run_views(latest.run)
     chosen = next((s for s in siblings if s.view == key), None)
-    tabs = [Tab(s.title, s.votes, _view_url(s.view), s.view == key) for s in siblings]
+    tabs = [Tab(view_title(s.view, s.title), s.votes, _view_url(s.view), s.view == key) for s in siblings]
     if chosen is None:
         context = {"key": key, "tabs": tabs, "min_votes": settings.ARENA_CATEGORY_MIN_VOTES}
         return render(request, "leaderboard/unknown_view.html", context, status=404)
@@ -128,9 +158,63 @@ def leaderboard_snapshot(request: HttpRequest, pk: int) -> HttpResponse:
     """One exact snapshot, for stable links; its tabs lead to the other views of the same run."""
     snapshot = get_object_or_404(Snapshot, pk=pk)
     siblings = snapshot_run_views(snapshot.run)
-    tabs = [Tab(s.title, s.votes, reverse("leaderboard-snapshot", args=[s.pk]), s.pk == snapshot.pk) for s in siblings]
+    tabs = [Tab(view_title(s.view, s.title), s.votes, reverse("leaderboard-snapshot", args=[s.pk]), s.pk == snapshot.pk)
+            for s in siblings]
     latest = snapshot_latest("overall")
     return _page(request, snapshot, tabs, is_latest=latest is not None and latest.run == snapshot.run)
+
+
+def view_title(key: str, stored: str) -> str:
+    """A view's title in the page's language (a language view keeps its language code)."""
+    if key in VIEW_TITLES:
+        return str(VIEW_TITLES[key])
+    if key.startswith("language:"):
+        return _("Language: %(language)s") % {"language": key.removeprefix("language:")}
+    return stored
+
+
+def view_description(snapshot: Snapshot) -> str:
+    """What a view counts, in the page's language; the snapshot's own sentence for a view not known here."""
+    filters = snapshot.filters
+    if snapshot.view in VIEW_DESCRIPTIONS:
+        return str(VIEW_DESCRIPTIONS[snapshot.view])
+    if snapshot.view == "long_prompt" and "long_prompt_chars" in filters:
+        return _("First prompt of %(chars)s characters or more.") % {"chars": filters["long_prompt_chars"]}
+    if snapshot.view.startswith("language:"):
+        return _("First prompt in language %(language)r.") % {"language": snapshot.view.removeprefix("language:")}
+    return str(filters.get("description", ""))
+
+
+def method_description(metadata: dict[str, Any]) -> str:
+    """:func:`ratings.leaderboard.describe_method` in the page's language (the engine has no Django, so no
+    translations); in English the two say the same, word for word (tests/leaderboard/test_i18n_pages.py)."""
+    ci = metadata.get("ci") or "bootstrap"
+    pairs = (metadata.get("reweight") or "none") == "pairs"
+    weighting = _("battles weighted by 1/max(pair count, %(min)s)") % {"min": engine.MIN_PAIR_COUNT}
+    if ci == "bootstrap":
+        rounds = metadata.get("rounds")
+        text = (ngettext("95%% intervals from %(rounds)s bootstrap round (percentiles of refits on battles resampled "
+                         "with replacement)",
+                         "95%% intervals from %(rounds)s bootstrap rounds (percentiles of refits on battles resampled "
+                         "with replacement)", rounds) % {"rounds": rounds} if rounds
+                else _("95% bootstrap intervals (percentiles of refits on battles resampled with replacement)"))
+        if pairs:
+            return _("%(intervals)s, %(weighting)s, each resampled battle keeping its weight.") % {
+                "intervals": text, "weighting": weighting}
+        return _("%(intervals)s, every battle weighing the same.") % {"intervals": text}
+    if ci == "sandwich":
+        if pairs:
+            return _("95%% sandwich (CLT) intervals, %(weighting)s as LMArena has done since July 2025.") % {
+                "weighting": weighting}
+        # xgettext:no-python-format
+        return _("95% sandwich (CLT) intervals, every battle weighing the same.")
+    if ci == "none":
+        if pairs:
+            return _("No confidence intervals were computed; %(weighting)s.") % {"weighting": weighting}
+        return _("No confidence intervals were computed.")
+    if pairs:
+        return _("Intervals by %(method)s, %(weighting)s.") % {"method": ci, "weighting": weighting}
+    return _("Intervals by %(method)s.") % {"method": ci}
 
 
 def _view_url(key: str) -> str:
@@ -146,6 +230,8 @@ def _page(request: HttpRequest, snapshot: Snapshot, tabs: list[Tab], *, is_lates
     shown = [r for r in rows if show_deprecated or not r.deprecated]
     context = {
         "snapshot": snapshot,
+        "view_title": view_title(snapshot.view, snapshot.title),
+        "view_description": view_description(snapshot),
         "tabs": tabs,
         "rows": rows,
         "columns": [_header(request, c, c is column) for c in COLUMNS],
@@ -158,7 +244,7 @@ def _page(request: HttpRequest, snapshot: Snapshot, tabs: list[Tab], *, is_lates
         "heatmaps": _heatmaps(snapshot, shown),
         "excluded": [(EXCLUSIONS.get(k, k.replace("_", " ")), n) for k, n in snapshot.excluded.items() if n],
         "method": METHODS.get(snapshot.method, snapshot.method),
-        "method_description": engine.describe_method(snapshot.result.get("metadata", {})),
+        "method_description": method_description(snapshot.result.get("metadata", {})),
         "metadata": snapshot.result.get("metadata", {}),
         "preset": snapshot.filters.get("leaderboard_method"),  # absent in snapshots older than the presets
         "kept": None if snapshot.published else snapshot_published_latest(snapshot.view),
@@ -210,7 +296,8 @@ def board_rows(result: dict[str, Any], *, provisional_votes: int) -> list[BoardR
             organization=found.organization, license=found.license, link=_safe_link(found.link),
             deprecated=found.state == ArenaModel.State.DEPRECATED,
             votes=row["battles"], **_provisional(row, provisional_votes, fresh),
-            flags=[(flag.replace("_", " "), FLAGS.get(flag, "")) for flag in row.get("flags", [])],
+            flags=[(str(FLAG_NAMES.get(flag, flag.replace("_", " "))), str(FLAGS.get(flag, "")))
+                   for flag in row.get("flags", [])],
             bar=mark_safe(charts.interval_bar(_interval(row), domain=domain)),  # charts escapes every label
         ))
     return rows
@@ -221,12 +308,18 @@ def _provisional(row: dict[str, Any], provisional_votes: int, fresh: dict[str, A
     several private variants (the fresh-vote rule, stored with the snapshot)."""
     reasons = []
     if row["battles"] < provisional_votes:
-        reasons.append(f"Fewer than {provisional_votes} votes: the rating may still move a lot.")
+        reasons.append(ngettext("Fewer than %(votes)s vote: the rating may still move a lot.",
+                                "Fewer than %(votes)s votes: the rating may still move a lot.",
+                                provisional_votes) % {"votes": provisional_votes})
     tested = fresh["models"].get(row["model"])
     if tested is not None and tested["fresh_votes"] < fresh["required"]:
-        since = "since its public release" if tested["released_at"] else "after a public release (it has none yet)"
-        reasons.append(f"Tested in {tested['variants']} private variants before release: provisional until "
-                       f"{fresh['required']} counted votes {since}; it has {tested['fresh_votes']}.")
+        values = {"variants": tested["variants"], "required": fresh["required"], "fresh": tested["fresh_votes"]}
+        if tested["released_at"]:
+            reasons.append(_("Tested in %(variants)s private variants before release: provisional until %(required)s "
+                             "counted votes since its public release; it has %(fresh)s.") % values)
+        else:
+            reasons.append(_("Tested in %(variants)s private variants before release: provisional until %(required)s "
+                             "counted votes after a public release (it has none yet); it has %(fresh)s.") % values)
     return {"provisional": bool(reasons), "provisional_why": " ".join(reasons)}
 
 
@@ -246,9 +339,13 @@ def _interval_chart(snapshot: Snapshot, rows: list[BoardRow]) -> SafeString:
     svg = charts.interval_plot(
         [charts.Interval(r.model, r.rating, r.lower, r.upper, r.lower_unbounded, r.upper_unbounded) for r in ordered],
         chart_id="chart-intervals",
-        title=f"Ratings with 95% intervals — {snapshot.title}",
-        description=f"{len(ordered)} models from best to worst rated, each with its rating (dot) and 95% interval "
-                    "(bar) on the Elo scale. The same numbers are in the Rating and 95% interval columns of the table.",
+        title=_("Ratings with 95%% intervals — %(view)s") % {"view": view_title(snapshot.view, snapshot.title)},
+        description=ngettext(
+            "%(count)s model from best to worst rated, each with its rating (dot) and 95%% interval (bar) on the Elo "
+            "scale. The same numbers are in the Rating and 95%% interval columns of the table.",
+            "%(count)s models from best to worst rated, each with its rating (dot) and 95%% interval (bar) on the Elo "
+            "scale. The same numbers are in the Rating and 95%% interval columns of the table.",
+            len(ordered)) % {"count": len(ordered)},
     )
     return mark_safe(svg)  # charts escapes every label
 
@@ -259,17 +356,19 @@ def _heatmaps(snapshot: Snapshot, rows: list[BoardRow]) -> list[Heatmap]:
     index = {name: i for i, name in enumerate(names)}
     top = [r.model for r in sorted(rows, key=lambda r: -r.rating) if r.model in index][:HEATMAP_MODELS]
     specs = (
-        ("win_rates", "rate", "Win rate", "Share of battles the row model won against the column model (ties count "
-         "half); red below 50%, blue above, grey where the pair never met."),
-        ("battle_counts", "count", "Battle count", "Number of counted battles between each pair; darker blue means "
-         "more battles."),
+        ("win_rates", "rate", _("Win rate"), _("Share of battles the row model won against the column model (ties "
+                                               "count half); red below 50%, blue above, grey where the pair never met.")),
+        ("battle_counts", "count", _("Battle count"), _("Number of counted battles between each pair; darker blue "
+                                                        "means more battles.")),
     )
     heatmaps = []
     for key, kind, title, description in specs:
         if key not in matrices:
             continue
         values = [[matrices[key][index[a]][index[b]] if a != b else None for b in top] for a in top]
-        full = f"{title} — {snapshot.title}, top {len(top)} models by rating"
+        full = ngettext("%(chart)s — %(view)s, top %(count)s model by rating",
+                        "%(chart)s — %(view)s, top %(count)s models by rating", len(top)) % {
+            "chart": title, "view": view_title(snapshot.view, snapshot.title), "count": len(top)}
         svg = charts.heatmap(top, values, chart_id=f"chart-{key.replace('_', '-')}", title=full,
                              description=description, kind=kind)
         table = [(a, [charts.format_cell(v, kind) for v in row]) for a, row in zip(top, values, strict=True)]

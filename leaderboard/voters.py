@@ -20,6 +20,14 @@ Three signals (docs/integrity.md has the reasoning and the thresholds):
   sessions (whose first vote falls in the window) voted for the same model on battles with the
   same first prompt, and they make up most (``ARENA_CAMPAIGN_SHARE``) of that prompt's decisive
   votes in the window.
+- ``prompt_against_ratings`` (across sessions): the agreement test above, pooled over the latest
+  ``ARENA_VOTER_HISTORY`` votes on one first prompt from at least ``ARENA_CAMPAIGN_SESSIONS``
+  sessions: ``z ≤ −ARENA_VOTER_Z``. Pooled over many voters, honest noise averages out (the ratings
+  are fitted from the same crowd), so no share floor is needed; the sessions flagged are those that
+  asked that prompt at least ``ARENA_CAMPAIGN_REPEATS`` times and voted on it against the ratings
+  more than expected. Riggers spreading their votes over every battle (Min et al.'s "omnipresent"
+  strategy) look like noisy voters one session at a time, but share their few identity-eliciting
+  prompts.
 
 A flagged session's or address's counted votes stop counting (reason ``anomalous_voter``) with the
 evidence stored on each; a campaign's votes likewise. The voter is not told: the vote was answered
@@ -45,7 +53,7 @@ from ratings.bradley_terry import ELO_PER_NAT
 from .models import Snapshot
 
 RULE = "anomalous_voter"
-VERSION = 1
+VERSION = 2  # 2: the pooled per-prompt signal (prompt_against_ratings)
 #: A voter is "against the ratings" only if, besides the z-score, the higher-rated model won at most this share of
 #: their votes: a merely noisy voter (honest, undecided) agrees about half the time and must not be flagged.
 AGREEMENT_SHARE = 0.4
@@ -63,6 +71,7 @@ class Thresholds:
     campaign_sessions: int
     campaign_minutes: int
     campaign_share: float
+    campaign_repeats: int = 3
 
     @classmethod
     def from_settings(cls) -> Thresholds:
@@ -77,6 +86,7 @@ class Thresholds:
             campaign_sessions=settings.ARENA_CAMPAIGN_SESSIONS,
             campaign_minutes=settings.ARENA_CAMPAIGN_MINUTES,
             campaign_share=float(settings.ARENA_CAMPAIGN_SHARE),
+            campaign_repeats=settings.ARENA_CAMPAIGN_REPEATS,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -85,8 +95,8 @@ class Thresholds:
 
 @dataclass(frozen=True)
 class Finding:
-    signal: str  # rate, bias_for, bias_against, campaign
-    scope: str  # session, address, campaign
+    signal: str  # rate, against_ratings, bias_for, bias_against, campaign, prompt_against_ratings
+    scope: str  # session, address, campaign, prompt
     detail: dict[str, Any]
 
 
@@ -250,6 +260,35 @@ def _campaign(vote: Vote, limits: Thresholds) -> tuple[Finding, list[int]] | Non
     return finding, [pk for pk, _ in same]
 
 
+def _prompt_against_ratings(vote: Vote, strengths: dict[int, float], limits: Thresholds
+                            ) -> tuple[Finding, list[str]] | None:
+    """The vote's first prompt, pooled over the sessions that asked it, voted against the ratings; the sessions
+    that asked it repeatedly and pushed that way."""
+    fingerprint = vote.battle.prompt_fingerprint
+    if not fingerprint or not strengths:
+        return None
+    rows = list(Vote.objects.filter(battle__prompt_fingerprint=fingerprint, battle__mode="anonymous")
+                .order_by("-pk").values_list("pk", "battle__model_a_id", "battle__model_b_id", "outcome",
+                                             "time_to_vote", "created_at", "session_key")[: limits.history])
+    by_session: dict[str, list[Cast]] = {}
+    for pk, model_a, model_b, outcome, seconds, created, session in rows:
+        by_session.setdefault(session, []).append(Cast(pk, model_a, model_b, outcome, seconds, created))
+    if len(by_session) < limits.campaign_sessions:
+        return None
+    pooled = agreement([c for history in by_session.values() for c in history], strengths)
+    if pooled.votes < limits.min_votes or pooled.z > -limits.z:
+        return None
+    pushing = [session for session, history in by_session.items() if len(history) >= limits.campaign_repeats
+               and (mine := agreement(history, strengths)).votes and mine.wins < mine.expected]
+    if not pushing:
+        return None
+    finding = Finding("prompt_against_ratings", "prompt", {
+        "prompt_fingerprint": fingerprint, "sessions": len(by_session), "votes": pooled.votes,
+        "for_higher_rated": pooled.wins, "expected": round(pooled.expected, 2), "z": round(pooled.z, 2),
+        "sessions_flagged": len(pushing)})
+    return finding, pushing
+
+
 def vote_check(vote_id: int) -> list[Finding]:
     """Score the voter of a counted vote (its session, its address) and the campaign it may belong to; leave out,
     silently, the counted votes of whatever is flagged. Returns the findings."""
@@ -272,6 +311,10 @@ def vote_check(vote_id: int) -> list[Finding]:
     if campaign is not None:
         findings.append(campaign[0])
         flagged |= Q(pk__in=campaign[1])
+    shared = _prompt_against_ratings(vote, strengths, limits)
+    if shared is not None:
+        findings.append(shared[0])
+        flagged |= Q(session_key__in=shared[1])
     if findings:
         _exclude(flagged, findings, limits)
     return findings

@@ -2,7 +2,8 @@
 
 They exist so that a fresh checkout shows a working arena, and they go through
 exactly the streaming path of real models (chunks, pacing, usage, finish
-reason). The model id picks a persona; ``options`` may set ``delay`` (seconds
+reason). The model id picks a persona (``echo`` answers with the prompt verbatim, for tests of how
+answers are shown); ``options`` may set ``delay`` (seconds
 between chunks, default 0.03) and, for testing failure handling, ``failure``:
 ``"before_first"`` (fail before any text) or ``"mid_stream"`` (fail after some).
 """
@@ -69,7 +70,12 @@ def _ibis(prompt: str, turn: int) -> str:
     )
 
 
-PERSONAS: dict[str, Callable[[str, int], str]] = {"pelican": _pelican, "heron": _heron, "ibis": _ibis}
+def _echo(prompt: str, turn: int) -> str:
+    """The prompt itself, verbatim: for testing how answers are shown (Markdown, long answers, hostile text)."""
+    return prompt
+
+
+PERSONAS: dict[str, Callable[[str, int], str]] = {"pelican": _pelican, "heron": _heron, "ibis": _ibis, "echo": _echo}
 
 
 def _chunks(text: str, seed: int) -> list[str]:

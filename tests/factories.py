@@ -16,7 +16,8 @@ _ids = itertools.count(1)
 
 def model(name: str, **fields: Any) -> ArenaModel:
     defaults = {"adapter_kind": "demo", "provider_model": "pelican", "organization": f"{name} Labs",
-                "license": "Apache-2.0", "link": f"https://example.org/{name.lower().replace(' ', '-')}"}
+                "license": "Apache-2.0", "link": f"https://example.org/{name.lower().replace(' ', '-')}",
+                "state": ArenaModel.State.ACTIVE}  # models that battle; a new model's own default is paused
     defaults.update(fields)
     found, _ = ArenaModel.objects.get_or_create(name=name, defaults=defaults)
     return found

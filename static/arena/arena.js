@@ -1,6 +1,7 @@
 // The arena page: one battle at a time, streamed over a websocket that only relays,
 // with prompts and votes sent as CSRF-protected POSTs.
-import { renderMarkdown } from "./markdown.js";
+import { gettext, interpolate, ngettext } from "./i18n.js";
+import { renderMarkdown, wireCopy } from "./markdown.js";
 
 const SIDES = ["a", "b"];
 const root = document.getElementById("arena");
@@ -8,25 +9,59 @@ const $ = (id) => document.getElementById(id);
 const promptBox = $("prompt");
 const sendButton = $("send");
 const newRoundButton = $("new-round");
+const stopButton = $("stop");
 const notice = $("notice");
 const voteButtons = [...document.querySelectorAll("#vote button")];
 const maxTurns = Number(root.dataset.maxTurns || 6);
 const maxPromptChars = Number(root.dataset.maxPromptChars || 8000);
+const minVoteSeconds = Number(root.dataset.minVoteSeconds || 0);
+const promptCount = $("prompt-count");
+const FOLLOW_SLACK_PX = 24; // this close to the bottom counts as "at the bottom": the pane keeps following the stream
 
 let battle = null;   // the server's view of the battle, with chunks merged in
 let socket = null;
 let pendingEvents = null; // events that arrive while the state is being (re)fetched
 let reconnectDelay = 500;
 let busy = false;
+let countsAt = 0;   // when a vote on the current battle starts to count (ms since the epoch; 0: it does now)
+let countdown = null;
 const renderQueued = new Set();
 const STORAGE_KEY = "arena.battle";
 const WATCHDOG_MS = 20000; // while waiting, ask the server now and then: it fails answers whose worker is gone
 
+// Keys for the four votes (announced beside the buttons; never while typing in a field).
+const VOTE_KEYS = { 1: "a", 2: "b", 3: "tie", 4: "both_bad" };
+
 // Why a vote will not count, told before the vote (arena.selectors.vote_notice).
 const VOTE_NOTICES = {
-  identity_leak: "an answer named a model, so the battle is no longer blind.",
-  incomplete_answer: "an answer was cut off or did not finish.",
+  identity_leak: gettext("an answer named a model, so the battle is no longer blind."),
+  incomplete_answer: gettext("an answer was cut off or did not finish."),
 };
+
+// Why a side failed, as the worker stores it (model_adapters/errors.py, each error's user_message): in English,
+// shown in the voter's language. Listed here for makemessages; tests/leaderboard/test_i18n_pages.py holds the
+// list equal to the adapters' messages.
+const gettext_noop = (text) => text;
+const FAILURE_MESSAGES = [
+  gettext_noop("The model failed to answer."),
+  gettext_noop("The model took too long to answer."),
+  gettext_noop("The model is receiving too many requests right now."),
+  gettext_noop("The arena could not authenticate with the model's provider."),
+  gettext_noop("The model's provider rejected the request."),
+  gettext_noop("The model's provider refused to answer this prompt."),
+  gettext_noop("The model's provider had an error."),
+  gettext_noop("This model is not configured correctly."),
+];
+
+function failureText(error) {
+  if (!error) return gettext("Failed to answer.");
+  return FAILURE_MESSAGES.includes(error) ? gettext(error) : error;
+}
+
+// "Model A", "Model B": how the page names each side.
+function sideName(side) {
+  return interpolate(gettext("Model %(side)s"), { side: side.toUpperCase() });
+}
 
 function csrfToken() {
   const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
@@ -43,7 +78,7 @@ async function api(method, url, body) {
   let data = {};
   try { data = await response.json(); } catch { /* an empty or non-JSON body */ }
   if (!response.ok) {
-    const error = new Error(data.error || `The server answered ${response.status}.`);
+    const error = new Error(data.error || interpolate(gettext("The server answered %(status)s."), { status: response.status }));
     error.status = response.status;
     throw error;
   }
@@ -83,7 +118,9 @@ function applyEvent(event) {
     const a = answer(event.turn, event.side);
     if (!a) return;
     Object.assign(a, { status: event.status, text: event.text, error: event.error, seq: null });
+    const wasReady = battle.status === "ready";
     battle.status = event.battle_status;
+    if (battle.status === "ready" && !wasReady) answersFinished(minVoteSeconds);
     if (event.vote_notice !== undefined) battle.vote_notice = event.vote_notice;
     render();
   } else if (event.type === "identity_leak") {
@@ -97,7 +134,11 @@ async function resync() {
   pendingEvents = [];
   try {
     const fresh = await api("GET", `/api/battles/${battle.id}`);
-    if (battle && fresh.id === battle.id) battle = fresh;
+    if (battle && fresh.id === battle.id) {
+      const finished = battle.status !== "ready" && fresh.status === "ready";
+      battle = fresh;
+      if (finished) answersFinished(fresh.vote_counts_in ?? minVoteSeconds);
+    }
   } catch (error) {
     showNotice(error.message);
   } finally {
@@ -155,36 +196,61 @@ function flushRenders() {
   renderControls();
 }
 
+// Whether the reader is at the bottom of a pane (or it does not scroll): only then does it follow the stream.
+function atBottom(box) {
+  return box.scrollHeight - box.scrollTop - box.clientHeight <= FOLLOW_SLACK_PX;
+}
+
 function renderPane(side) {
   const box = $(`conversation-${side}`);
+  const follow = atBottom(box);
+  const top = box.scrollTop;
   box.replaceChildren();
   if (!battle) return;
   for (const turn of battle.turns) {
     const prompt = document.createElement("div");
     prompt.className = "msg user";
+    prompt.dir = "auto"; // a right-to-left prompt reads right to left
     prompt.textContent = turn.prompt;
     const reply = document.createElement("div");
     const a = turn.answers[side];
     reply.className = `msg model ${a.status}`;
+    reply.dir = "auto";
     reply.append(renderMarkdown(a.text));
+
     if (a.status === "pending" || (a.status === "streaming" && !a.text)) {
       reply.classList.add("waiting");
-      reply.setAttribute("aria-label", "Waiting for the answer");
+      reply.setAttribute("aria-label", gettext("Waiting for the answer"));
     }
     box.append(prompt, reply);
+    if (a.status === "done" && a.text) box.append(copyAnswerButton(a.text));
   }
   box.setAttribute("aria-busy", String(battle.status === "generating"));
-  box.scrollTop = box.scrollHeight;
+  box.scrollTop = follow ? box.scrollHeight : top; // a reader scrolled up to read stays where they are
+}
+
+// Under a finished answer: copy its Markdown source.
+function copyAnswerButton(text) {
+  const row = document.createElement("div");
+  row.className = "msg-actions";
+  const copy = document.createElement("button");
+  copy.type = "button";
+  copy.className = "copy-answer secondary";
+  copy.textContent = gettext("Copy answer");
+  copy.setAttribute("aria-live", "polite");
+  wireCopy(copy, () => text);
+  row.append(copy);
+  return row;
 }
 
 function sideStatus(side) {
   if (!battle) return "";
   const last = battle.turns[battle.turns.length - 1];
   const a = last.answers[side];
-  if (a.status === "pending") return "Waiting…";
-  if (a.status === "streaming") return "Answering…";
-  if (a.status === "failed") return a.error || "Failed to answer.";
-  return "Done";
+  if (a.status === "pending") return gettext("Waiting…");
+  if (a.status === "streaming") return gettext("Answering…");
+  if (a.status === "failed") return failureText(a.error);
+  return gettext("Done");
 }
 
 function failedSides() {
@@ -206,6 +272,8 @@ function renderControls() {
     $(`status-${side}`).textContent = sideStatus(side);
     $(`retry-${side}`).hidden = !failed.includes(side);
     $(`retry-${side}`).disabled = busy;
+    $(`regenerate-${side}`).hidden = status !== "ready";
+    $(`regenerate-${side}`).disabled = busy;
     const model = battle && battle.models ? battle.models[side] : null;
     $(`name-${side}`).textContent = model ? `· ${model.name}` : "";
   });
@@ -217,30 +285,77 @@ function renderControls() {
   });
   const canPrompt = !busy && (status === "idle" || (status === "ready" && turns < maxTurns));
   promptBox.disabled = !canPrompt;
-  sendButton.disabled = !canPrompt;
+  sendButton.disabled = !canPrompt || !renderCount();
   document.querySelectorAll('input[name="mode"], #pickers select').forEach((input) => { input.disabled = status !== "idle"; });
   newRoundButton.hidden = status === "idle";
+  stopButton.hidden = status !== "generating";
+  stopButton.disabled = busy;
   const notice = $("vote-notice");
   const why = battle && status !== "voted" ? VOTE_NOTICES[battle.vote_notice] : undefined;
-  notice.hidden = !why;
-  notice.textContent = why ? `This vote will be recorded but not counted toward the leaderboard: ${why}` : "";
+  const wait = status === "ready" && !why && battle.mode === "anonymous" ? secondsToCount() : 0;
+  notice.hidden = !why && !wait;
+  notice.textContent = why ? interpolate(gettext("This vote will be recorded but not counted toward the leaderboard: %(why)s"), { why })
+    : wait ? interpolate(gettext("Take a moment to read both answers: a vote in the next %(seconds)s s will be recorded but not counted."), { seconds: wait }) : "";
   const help = $("prompt-help");
   if (status === "idle") help.textContent = "";
-  else if (status === "generating") help.textContent = "Both models are answering…";
+  else if (status === "generating") help.textContent = answeringText();
   else if (status === "ready") help.textContent = turns < maxTurns
-    ? `Vote, or ask a follow-up (${turns} of ${maxTurns} turns).`
-    : `This battle has reached its limit of ${maxTurns} turns; please vote.`;
-  else if (voted) help.textContent = "Thanks for voting! Start a new round to keep going.";
+    ? interpolate(ngettext("Vote, or ask a follow-up (%(turns)s of %(max)s turn).", "Vote, or ask a follow-up (%(turns)s of %(max)s turns).", maxTurns), { turns, max: maxTurns })
+    : interpolate(ngettext("This battle has reached its limit of %(max)s turn; please vote.", "This battle has reached its limit of %(max)s turns; please vote.", maxTurns), { max: maxTurns });
+  else if (voted) help.textContent = gettext("Thanks for voting! Start a new round to keep going.");
   else if (status === "failed") help.textContent = "";
   if (status === "failed") {
-    const names = failedSides().map((s) => `Model ${s.toUpperCase()}`).join(" and ");
-    showNotice(`${names} failed to answer. Retry it, or start a new round.`);
+    const failed = failedSides();
+    showNotice(failed.length === 1
+      ? interpolate(gettext("%(model)s failed to answer. Retry it, or start a new round."), { model: sideName(failed[0]) })
+      : gettext("Model A and Model B failed to answer. Retry them, or start a new round."));
   } else if (voted) {
     const [a, b] = SIDES.map((s) => battle.models[s].name);
-    const counted = battle.mode !== "anonymous" ? " Side-by-side votes do not count toward the leaderboard."
-      : VOTE_NOTICES[battle.vote_notice] ? ` This vote does not count toward the leaderboard: ${VOTE_NOTICES[battle.vote_notice]}` : "";
-    showNotice(`Model A was ${a}; Model B was ${b}.${counted}`, "info");
+    const counted = battle.mode !== "anonymous" ? gettext("Side-by-side votes do not count toward the leaderboard.")
+      : VOTE_NOTICES[battle.vote_notice] ? interpolate(gettext("This vote does not count toward the leaderboard: %(why)s"), { why: VOTE_NOTICES[battle.vote_notice] })
+        : battle.too_fast ? interpolate(gettext("This vote came less than %(seconds)s s after the answers finished, so it does not count toward the leaderboard."), { seconds: minVoteSeconds }) : "";
+    const reveal = interpolate(gettext("Model A was %(a)s; Model B was %(b)s."), { a, b });
+    showNotice(counted ? `${reveal} ${counted}` : reveal, "info");
   }
+}
+
+function answeringText() {
+  const last = battle.turns[battle.turns.length - 1];
+  const going = SIDES.filter((s) => ["pending", "streaming"].includes(last.answers[s].status));
+  if (going.length !== 1) return gettext("Both models are answering…");
+  const done = SIDES.find((s) => s !== going[0]);
+  return interpolate(gettext("%(done)s has finished; %(going)s is still answering…"), { done: sideName(done), going: sideName(going[0]) });
+}
+
+// Whole seconds until a vote counts (the too_fast rule), 0 once it does.
+function secondsToCount() {
+  return Math.max(0, Math.ceil((countsAt - Date.now()) / 1000));
+}
+
+// Both answers are in: the prompt box takes the focus back (it lost it while disabled), and votes count after
+// ``seconds`` (the server's figure after a reload); the notice counts down until then.
+function answersFinished(seconds) {
+  countsAt = seconds > 0 ? Date.now() + seconds * 1000 : 0;
+  clearInterval(countdown);
+  countdown = countsAt ? setInterval(() => {
+    if (!secondsToCount()) { clearInterval(countdown); countdown = null; }
+    renderControls();
+  }, 250) : null;
+  const focused = document.activeElement;
+  if (!focused || focused === document.body || focused === promptBox) {
+    requestAnimationFrame(() => { if (!promptBox.disabled) promptBox.focus(); });
+  }
+}
+
+// The characters typed against the limit; over it, Send waits and says by how much.
+function renderCount() {
+  const length = promptBox.value.length;
+  const over = length - maxPromptChars;
+  promptCount.textContent = over > 0
+    ? interpolate(ngettext("%(length)s / %(max)s characters: %(over)s too many, shorten the prompt to send it.", "%(length)s / %(max)s characters: %(over)s too many, shorten the prompt to send it.", over), { length, max: maxPromptChars, over })
+    : `${length} / ${maxPromptChars}`;
+  promptCount.classList.toggle("over", over > 0);
+  return over <= 0;
 }
 
 // ---- actions -------------------------------------------------------------
@@ -248,8 +363,11 @@ function renderControls() {
 async function send(event) {
   event.preventDefault();
   const prompt = promptBox.value.trim();
-  if (!prompt) { showNotice("Enter a prompt."); promptBox.focus(); return; }
-  if (prompt.length > maxPromptChars) { showNotice(`The prompt is longer than ${maxPromptChars} characters.`); return; }
+  if (!prompt) { showNotice(gettext("Enter a prompt.")); promptBox.focus(); return; }
+  if (promptBox.value.length > maxPromptChars) {
+    showNotice(interpolate(gettext("The prompt has %(length)s characters; the limit is %(max)s. Shorten it to send it."), { length: promptBox.value.length, max: maxPromptChars }));
+    return;
+  }
   busy = true;
   renderControls();
   showNotice("");
@@ -299,7 +417,27 @@ async function retry(side) {
   showNotice("");
   await battleAction(async () => {
     battle = await api("POST", `/api/battles/${battle.id}/retry`, { side });
-    if (!socket) connect();
+    if (!socket) connect(); else await resync(); // events sent before this answer arrived are in the fresh state
+  });
+}
+
+// Before the vote: ask one side for a new answer to the latest prompt (the vote records that it was regenerated).
+async function regenerate(side) {
+  if (!battle || battle.status !== "ready") return;
+  showNotice("");
+  await battleAction(async () => {
+    battle = await api("POST", `/api/battles/${battle.id}/regenerate`, { side });
+    if (!socket) connect(); else await resync(); // events sent before this answer arrived are in the fresh state
+  });
+}
+
+// Stop both sides: each keeps what it has written so far (and a vote on it does not count: it is cut off).
+async function stop() {
+  if (!battle || battle.status !== "generating") return;
+  await battleAction(async () => {
+    // Not the reply's state: the answers may finish (their events already applied) before it arrives.
+    await api("POST", `/api/battles/${battle.id}/stop`);
+    await resync();
   });
 }
 
@@ -339,8 +477,8 @@ async function vote(outcome) {
     battle.status = "voted";
     battle.vote = result.outcome;
     battle.models = result.models;
-    remember(null);
-    disconnect();
+    battle.too_fast = result.too_fast;
+    disconnect(); // the battle stays remembered: a reload shows the reveal until a new round
   });
   newRoundButton.focus();
 }
@@ -358,11 +496,11 @@ async function restore() {
   if (!id) return;
   try {
     const state = await api("GET", `/api/battles/${id}`);
-    if (state.status === "voted") { remember(null); return; }
     battle = state;
     document.querySelector(`input[name="mode"][value="${state.mode}"]`).checked = true;
+    if (state.status === "ready") answersFinished(state.vote_counts_in ?? 0);
     render();
-    connect();
+    if (state.status !== "voted") connect(); // a voted battle is shown with its reveal, nothing more to stream
   } catch {
     remember(null);
   }
@@ -370,6 +508,9 @@ async function restore() {
 
 function newRound() {
   remember(null);
+  clearInterval(countdown);
+  countdown = null;
+  countsAt = 0;
   disconnect();
   battle = null;
   busy = false;
@@ -387,7 +528,21 @@ promptBox.addEventListener("keydown", (event) => {
   }
 });
 voteButtons.forEach((b) => b.addEventListener("click", () => vote(b.dataset.outcome)));
+promptBox.addEventListener("input", () => renderControls());
+// 1-4 vote, unless the key is meant for a field, a button or a shortcut of the browser.
+document.addEventListener("keydown", (event) => {
+  const outcome = VOTE_KEYS[event.key];
+  if (!outcome || event.ctrlKey || event.metaKey || event.altKey || event.isComposing || event.repeat) return;
+  const target = event.target;
+  if (target instanceof HTMLElement && (target.isContentEditable || target.closest("input, textarea, select"))) return;
+  const button = voteButtons.find((b) => b.dataset.outcome === outcome);
+  if (!button || button.disabled) return;
+  event.preventDefault();
+  button.click();
+});
 document.querySelectorAll("button.retry").forEach((b) => b.addEventListener("click", () => retry(b.dataset.side)));
+document.querySelectorAll("button.regenerate").forEach((b) => b.addEventListener("click", () => regenerate(b.dataset.side)));
+stopButton.addEventListener("click", stop);
 newRoundButton.addEventListener("click", newRound);
 document.querySelectorAll('input[name="mode"]').forEach((input) =>
   input.addEventListener("change", () => { $("pickers").hidden = mode() !== "side_by_side"; }));

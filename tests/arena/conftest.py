@@ -30,6 +30,7 @@ def make_model(db: Any) -> Callable[..., ArenaModel]:
             "adapter_kind": "demo",
             "provider_model": "pelican",
             "options": {"delay": 0},
+            "state": ArenaModel.State.ACTIVE,  # models that battle; a new model's own default is paused
         }
         defaults.update(fields)
         return ArenaModel.objects.create(**defaults)

@@ -13,7 +13,7 @@ from .conftest import run_turn
 def form(**overrides: Any) -> dict[str, Any]:
     data = {
         "name": "Local Llama", "organization": "Our lab", "license": "Apache-2.0", "link": "https://example.org/llama",
-        "state": "active", "sampling_weight": "1.5", "adapter_kind": "openai", "provider_model": "llama-3-8b",
+        "state": "paused", "sampling_weight": "1.5", "adapter_kind": "openai", "provider_model": "llama-3-8b",
         "base_url": "http://127.0.0.1:8080/v1", "key_env": "LLAMA_KEY", "key_file": "",
         "generation": '{"max_tokens": 256, "temperature": 0.7}', "timeouts": '{"first_token": 20}', "options": "{}",
         "aliases": "Llama, Our Llama", "released_at_0": "", "released_at_1": "", "prerelease_variants": "0",
@@ -27,7 +27,7 @@ def test_an_admin_registers_a_model_with_the_name_of_its_key_variable(admin_clie
     assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
     model = ArenaModel.objects.get(name="Local Llama")
     assert model.key_env == "LLAMA_KEY" and model.generation == {"max_tokens": 256, "temperature": 0.7}
-    assert model.sampling_weight == 1.5 and model.state == "active"
+    assert model.sampling_weight == 1.5 and model.state == "paused"
 
 
 @pytest.mark.parametrize(

@@ -68,7 +68,7 @@ def test_a_gpu_worker_that_asks_preloads_the_active_local_models(db, checkpoint,
 
     from model_adapters.local import CACHE
 
-    ArenaModel.objects.create(name="MAI-1-preview", adapter_kind="local", provider_model=str(checkpoint))
+    ArenaModel.objects.create(name="MAI-1-preview", state="active", adapter_kind="local", provider_model=str(checkpoint))
     ArenaModel.objects.create(name="Retired", adapter_kind="local", provider_model="/nowhere", state="deprecated")
     CACHE.clear()
     settings.ARENA_PRELOAD_LOCAL_MODELS = False

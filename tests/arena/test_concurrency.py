@@ -27,7 +27,7 @@ def postgres() -> None:
 
 def ready_battle_for_session() -> tuple[Battle, str]:
     for name in ("Alpha", "Beta"):
-        ArenaModel.objects.create(name=name, adapter_kind="demo", provider_model="pelican", options={"delay": 0})
+        ArenaModel.objects.create(name=name, state="active", adapter_kind="demo", provider_model="pelican", options={"delay": 0})
     session = SessionStore()
     session.create()
     battle = services.battle_create(prompt="Hi", session_key=session.session_key, ip_hash="h")

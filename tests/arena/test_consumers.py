@@ -27,7 +27,7 @@ async def _close_thread_connections() -> Any:
 @database_sync_to_async
 def battle_for_new_session() -> tuple[str, str]:
     for name in ("Alpha", "Beta"):
-        ArenaModel.objects.create(name=name, adapter_kind="demo", provider_model="pelican", options={"delay": 0})
+        ArenaModel.objects.create(name=name, state="active", adapter_kind="demo", provider_model="pelican", options={"delay": 0})
     session = SessionStore()
     session.create()
     battle = services.battle_create(prompt="Hi", session_key=session.session_key, ip_hash="h")

@@ -23,6 +23,7 @@ from django.test import Client
 from arena.models import Answer, ArenaModel
 from config.asgi import application
 from tests.conftest import service_missing
+from tests.processes import running
 
 pytestmark = [pytest.mark.distributed, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,20 +45,16 @@ def worker() -> Iterator[subprocess.Popen[bytes]]:
     }
     command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "threads", "-c", "4", "-Q", "default",
                "--without-mingle", "--without-gossip", "-l", "warning", "-n", f"test-{os.getpid()}@localhost"]
-    process = subprocess.Popen(command, cwd=ROOT, env=env)
-    yield process
-    process.terminate()
-    try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with running(command, cwd=ROOT, env=env) as process:
+        yield process
 
 
 @database_sync_to_async
 def setup_battle_owner(delay: float = 0.05) -> str:
     """Two demo models that stream a chunk every ``delay`` seconds, and a browser session; returns its key."""
     for name, persona in (("Alpha", "ibis"), ("Beta", "heron")):
-        ArenaModel.objects.create(name=name, adapter_kind="demo", provider_model=persona, options={"delay": delay})
+        ArenaModel.objects.create(name=name, state="active", adapter_kind="demo", provider_model=persona,
+                                  options={"delay": delay})
     session = SessionStore()
     session.create()
     return session.session_key

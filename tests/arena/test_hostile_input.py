@@ -295,7 +295,7 @@ async def _close_thread_connections() -> Any:
 @database_sync_to_async
 def battle_under_key(session_key: str) -> str:
     for name in ("Alpha", "Beta"):
-        ArenaModel.objects.create(name=name, adapter_kind="demo", provider_model="pelican", options={"delay": 0})
+        ArenaModel.objects.create(name=name, state="active", adapter_kind="demo", provider_model="pelican", options={"delay": 0})
     return str(services.battle_create(prompt="Hi", session_key=session_key, ip_hash="h").uuid)
 
 

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import random
+import threading
+import time
 from typing import Any
 
 import pytest
 from django.test import override_settings
 
-from arena import answers, liveness, reaper, selectors, services
+from arena import answers, generation, liveness, reaper, selectors, services, streaming
 from arena.errors import Conflict, InvalidInput, NotFound, Unavailable
 from arena.generation import conversation
 from arena.models import Answer, ArenaModel, Battle, Vote
@@ -259,3 +261,77 @@ def test_only_the_owner_may_retry_and_only_a_side_that_failed(ready_battle) -> N
         services.answer_retry(battle_uuid=ready_battle.uuid, session_key="s" * 32, side="c")
     with pytest.raises(Conflict, match="did not fail"):
         services.answer_retry(battle_uuid=ready_battle.uuid, session_key="s" * 32, side="b")
+
+
+def test_a_side_is_regenerated_before_the_vote_and_the_vote_records_it(ready_battle,
+                                                                        django_capture_on_commit_callbacks) -> None:
+    shown = Answer.objects.get(turn__battle=ready_battle, side="a")
+    with pytest.raises(InvalidInput, match="one of a, b"):
+        services.answer_regenerate(battle_uuid=ready_battle.uuid, session_key=SESSION, side="x")
+    with pytest.raises(NotFound):
+        services.answer_regenerate(battle_uuid=ready_battle.uuid, session_key="t" * 32, side="a")
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        battle = services.answer_regenerate(battle_uuid=ready_battle.uuid, session_key=SESSION, side="a")
+    assert battle.status == Battle.Status.GENERATING and len(queued) == 1
+    again = Answer.objects.get(pk=shown.pk)
+    assert again.status == "pending" and again.text == "" and again.regenerations == 1
+    assert again.earlier == [{"text": shown.text, "finish_reason": "stop", "finished_at": shown.finished_at.isoformat()}]
+    with pytest.raises(Conflict, match="Wait for both answers"):  # one regeneration at a time
+        services.answer_regenerate(battle_uuid=ready_battle.uuid, session_key=SESSION, side="b")
+    run_turn(battle.turns.get())
+    battle.refresh_from_db()
+    assert battle.status == Battle.Status.READY
+    assert Answer.objects.get(pk=shown.pk).text == shown.text  # the demo model says the same again
+    vote, _ = services.battle_vote(battle_uuid=battle.uuid, session_key=SESSION, ip_hash="h", outcome="a")
+    assert vote.regenerated and vote.counts
+    with pytest.raises(Conflict, match="voted"):
+        services.answer_regenerate(battle_uuid=battle.uuid, session_key=SESSION, side="b")
+
+
+def test_a_vote_without_regeneration_says_so(ready_battle) -> None:
+    vote, _ = services.battle_vote(battle_uuid=ready_battle.uuid, session_key=SESSION, ip_hash="h", outcome="tie")
+    assert vote.regenerated is False
+
+
+def test_stop_before_a_side_starts_saves_it_empty_without_calling_the_model(make_model, monkeypatch,
+                                                                           django_capture_on_commit_callbacks) -> None:
+    make_model(name="One")
+    make_model(name="Two", provider_model="heron")
+    with django_capture_on_commit_callbacks(execute=False):
+        battle = create(rng=random.Random(3))  # anonymous, between the only two models
+    with pytest.raises(NotFound):
+        services.battle_stop(battle_uuid=battle.uuid, session_key="t" * 32)
+    services.battle_stop(battle_uuid=battle.uuid, session_key=SESSION)
+
+    def no_model_call(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a stopped side must not call its model")
+
+    monkeypatch.setattr("arena.generation._stream", no_model_call)
+    run_turn(battle.turns.get())
+    battle.refresh_from_db()
+    assert battle.status == Battle.Status.READY
+    assert sorted(Answer.objects.filter(turn__battle=battle).values_list("side", "status", "finish_reason", "text")) == [
+        ("a", "done", "cancelled", ""), ("b", "done", "cancelled", "")]
+    assert selectors.battle_state(battle)["vote_notice"] == "incomplete_answer"
+    with pytest.raises(Conflict, match="Nothing is being generated"):
+        services.battle_stop(battle_uuid=battle.uuid, session_key=SESSION)
+
+
+def test_stop_mid_stream_ends_the_model_call_and_keeps_the_text_so_far(make_model,
+                                                                      django_capture_on_commit_callbacks) -> None:
+    make_model(name="Talker", provider_model="echo", options={"delay": 0.01})
+    make_model(name="Other")
+    prompt = " ".join(f"word{i}" for i in range(400))  # about 200 chunks: two seconds of streaming
+    with django_capture_on_commit_callbacks(execute=False):
+        battle = create(mode="side_by_side", model_a="Talker", model_b="Other", prompt=prompt)
+    turn = battle.turns.get()
+    timer = threading.Timer(0.4, streaming.stop_request, args=(turn.id, "a"))
+    started = time.monotonic()
+    timer.start()
+    generation.answer_generate(turn_id=turn.id, side="a")
+    elapsed = time.monotonic() - started
+    timer.join()
+    answer = Answer.objects.get(turn=turn, side="a")
+    assert answer.status == "done" and answer.finish_reason == "cancelled"
+    assert 0 < len(answer.text) < len(prompt) and prompt.startswith(answer.text)
+    assert elapsed < 1.5  # the demo model's generator was closed, not run to its end

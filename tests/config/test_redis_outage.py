@@ -18,6 +18,7 @@ from django.db import connection
 
 from arena.models import ArenaModel, Battle, Vote
 from tests.conftest import REPO_ROOT, free_port, service_missing
+from tests.processes import running, spawn, stop
 
 pytestmark = [pytest.mark.distributed, pytest.mark.django_db(transaction=True)]
 
@@ -30,7 +31,7 @@ class OwnRedis:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
+        self.process = spawn(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
              "--dir", str(self.directory)], stdout=subprocess.DEVNULL)
         wait_for(lambda: subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True,
@@ -38,8 +39,7 @@ class OwnRedis:
 
     def stop(self) -> None:
         assert self.process is not None
-        self.process.terminate()
-        self.process.wait(10)
+        stop(self.process, timeout=10)
 
 
 def wait_for(ready: object, seconds: float = 20.0) -> None:
@@ -59,10 +59,12 @@ def redis(tmp_path: Path) -> Iterator[OwnRedis]:
     if connection.vendor != "postgresql" or shutil.which("redis-server") is None:
         service_missing("the outage test needs PostgreSQL (DATABASE_URL) and redis-server")
     own = OwnRedis(tmp_path)
-    own.start()
-    yield own
-    if own.process and own.process.poll() is None:
-        own.stop()
+    try:
+        own.start()
+        yield own
+    finally:
+        if own.process:
+            own.stop()
 
 
 def serve(tmp_path: Path, **env_vars: str) -> Iterator[str]:
@@ -70,13 +72,13 @@ def serve(tmp_path: Path, **env_vars: str) -> Iterator[str]:
     db, port = connection.settings_dict, free_port()
     env = {**os.environ, "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
            "ARENA_DATA_DIR": str(settings.DATA_DIR), "DB_POOL_MAX_SIZE": "4", **env_vars}
-    process = subprocess.Popen([sys.executable, "-m", "uvicorn", "config.asgi:application", "--port", str(port),
-                                "--log-level", "warning"], cwd=REPO_ROOT, env=env, stderr=(tmp_path / "log").open("w"))
     url = f"http://127.0.0.1:{port}"
-    wait_for(lambda: httpx.get(url + "/api/models", timeout=2).status_code == 200)
-    yield url
-    process.terminate()
-    process.wait(20)  # the server's own log keeps the details (tests/config/test_errors.py); clients never see them
+    with (tmp_path / "log").open("w") as log, \
+            running([sys.executable, "-m", "uvicorn", "config.asgi:application", "--port", str(port), "--log-level",
+                     "warning"], cwd=REPO_ROOT, env=env, stderr=log):
+        wait_for(lambda: httpx.get(url + "/api/models", timeout=2).status_code == 200)
+        yield url
+    # the server's own log keeps the details (tests/config/test_errors.py); clients never see them
 
 
 @pytest.fixture
@@ -102,7 +104,7 @@ def test_with_redis_down_writes_answer_503_with_retry_after_and_recover_when_it_
     redis: OwnRedis, server: str
 ) -> None:
     for name in ("Alpha", "Beta"):
-        ArenaModel.objects.create(name=name, adapter_kind="demo", provider_model="pelican", options={"delay": 0})
+        ArenaModel.objects.create(name=name, state="active", adapter_kind="demo", provider_model="pelican", options={"delay": 0})
     client = page(server)
     first = client.post("/api/battles", json={"prompt": "Before the outage"})
     assert first.status_code == 201
@@ -123,8 +125,10 @@ def test_with_redis_down_writes_answer_503_with_retry_after_and_recover_when_it_
 
 def test_a_vote_committed_while_the_broker_is_down_is_reported_as_recorded(redis: OwnRedis,
                                                                           server_own_broker: str) -> None:
-    a = ArenaModel.objects.create(name="Alpha", adapter_kind="demo", provider_model="pelican", options={"delay": 0})
-    b = ArenaModel.objects.create(name="Beta", adapter_kind="demo", provider_model="heron", options={"delay": 0})
+    a = ArenaModel.objects.create(name="Alpha", state="active", adapter_kind="demo", provider_model="pelican",
+                                  options={"delay": 0})
+    b = ArenaModel.objects.create(name="Beta", state="active", adapter_kind="demo", provider_model="heron",
+                                  options={"delay": 0})
     client = page(server_own_broker)
     session_key = client.cookies[settings.SESSION_COOKIE_NAME]
     battle = Battle.objects.create(model_a=a, model_b=b, session_key=session_key, ip_hash="h",

@@ -13,10 +13,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.conftest import free_port, service_missing
+from tests.processes import running, serving
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -43,28 +43,15 @@ def arena(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReque
     env.update(ARENA_DATA_DIR=str(data_dir), ARENA_ADMIN_PASSWORD=ADMIN_PASSWORD, DJANGO_SETTINGS_MODULE="config.settings")
     env.update(getattr(request.module, "ARENA_ENV", {}))
     port = free_port()
-    log = open(data_dir / "server.log", "w")  # noqa: SIM115 - closed at teardown
-    process = subprocess.Popen([sys.executable, "manage.py", "arena_run", "--port", str(port)], cwd=ROOT, env=env,
-                               stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.3)
-        if process.poll() is not None:
-            break
-    else:
-        process.kill()
-    if process.poll() is not None:
-        log.close()
-        pytest.fail("the arena did not start:\n" + (data_dir / "server.log").read_text())
-    yield Arena(url, env)
-    process.terminate()
-    process.wait(20)
-    log.close()
+    with open(data_dir / "server.log", "w") as log, \
+            running([sys.executable, "manage.py", "arena_run", "--port", str(port)], cwd=ROOT, env=env,
+                    stdout=log, stderr=subprocess.STDOUT) as process:
+        if not serving(url, process, seconds=90):
+            log.flush()
+            pytest.fail("the arena did not start:\n" + (data_dir / "server.log").read_text())
+        yield Arena(url, env)
+    # running() stopped it, and whatever it left in its process group, even if the wait above failed.
 
 
 @pytest.fixture(scope="module")

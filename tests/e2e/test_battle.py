@@ -107,7 +107,7 @@ def battle_against_a_failing_model(page: Page, arena: Arena, name: str, persona:
     arena.manage("shell", "-c", (
         f"from arena.models import ArenaModel; ArenaModel.objects.update_or_create(name={name!r}, "
         f"defaults=dict(adapter_kind='demo', provider_model={persona!r}, "
-        f"options={{'delay': 0.01, 'failure': {failure!r}}}, sampling_weight=0))"
+        f"options={{'delay': 0.01, 'failure': {failure!r}}}, sampling_weight=0, state='active'))"
     ))
     page.goto("/")
     page.get_by_label("Side by side").check()
@@ -160,7 +160,11 @@ def test_a_reload_mid_battle_picks_the_battle_back_up(page: Page) -> None:
     page.get_by_role("button", name="Both are bad").click()
     expect(page.locator("#name-a")).to_contain_text("Demo")
     page.reload()
-    expect(page.locator("#conversation-a .msg")).to_have_count(0)  # a voted battle is not brought back
+    expect(page.locator("#name-a")).to_contain_text("Demo")  # a voted battle comes back with its reveal
+    expect(page.get_by_role("button", name="Both are bad")).to_have_attribute("aria-pressed", "true")
+    page.get_by_role("button", name="New round").click()
+    page.reload()
+    expect(page.locator("#conversation-a .msg")).to_have_count(0)  # until a new round
 
 
 def test_a_failed_side_can_be_retried_and_the_battle_then_voted(page: Page, arena: Arena) -> None:

@@ -229,3 +229,48 @@ def test_a_noisy_honest_voter_is_not_taken_for_one_voting_against_the_ratings(am
         history = casts(decisive_voter(random.Random(seed), strengths, 500, amplify=amplify))
         # (all cast at one instant here, so only the address scope, which has no rate test, is asked)
         assert voter_findings(history, strengths, LIMITS, "address", START) == []
+
+
+def test_sessions_that_share_a_prompt_and_vote_it_against_the_ratings_are_flagged_together(rated) -> None:
+    """Omnipresent riggers: each session looks like a noisy voter, but their shared prompt, pooled, does not."""
+    rng = random.Random(7)
+    names = list(rated)
+    strength = {"Top": 1.5, "Good": 0.5, "Fair": -0.5, "Weak": -1.5}
+    findings: list = []
+    for i in range(36):
+        x, y = rng.sample(names, 2)
+        weaker = x if strength[x] < strength[y] else y
+        honest = rng.random() < sigmoid(strength[x] - strength[y])
+        # Half the time like the crowd, half the time for the weaker model: a share of about 0.5 per session.
+        outcome = ("a" if weaker == x else "b") if (i // 6) % 2 else ("a" if honest else "b")
+        vote = cast(rated[x], rated[y], outcome, session=f"rig-{i % 6}", address=f"rig-ip-{i % 6}",
+                    prompt_fingerprint="which-model-are-you", when=START + timedelta(hours=i))
+        findings = vote_check(vote.pk) or findings
+    signals = {f.signal: f for f in findings}
+    assert "prompt_against_ratings" in signals and signals["prompt_against_ratings"].detail["z"] <= -4.5
+    assert not {"bias_for", "bias_against", "against_ratings", "campaign"} & set(signals)  # none alone would see it
+    assert set(Vote.objects.filter(session_key__startswith="rig-", counts=True).values_list("pk", flat=True)) == set()
+
+
+def test_a_shared_prompt_voted_like_the_ratings_flags_nobody_even_asked_again_and_again(rated) -> None:
+    rng = random.Random(8)
+    names = list(rated)
+    strength = {"Top": 1.5, "Good": 0.5, "Fair": -0.5, "Weak": -1.5}
+    for i in range(120):
+        x, y = rng.sample(names, 2)
+        won = rng.random() < sigmoid(strength[x] - strength[y])
+        vote = cast(rated[x], rated[y], "a" if won else "b", session=f"fan-{i % 8}", address=f"fan-ip-{i % 8}",
+                    prompt_fingerprint="hello", when=START + timedelta(hours=i))
+        assert vote_check(vote.pk) == []
+
+
+def test_an_honest_repeat_asker_of_a_rigged_prompt_is_not_swept_up(rated) -> None:
+    top, weak = rated["Top"], rated["Weak"]
+    for i in range(30):
+        vote_check(cast(weak, top, "a", session=f"rig-{i % 6}", address=f"rig-ip-{i % 6}",
+                        prompt_fingerprint="which-model-are-you", when=START + timedelta(hours=i)).pk)
+    for i in range(4):  # someone who asks the same prompt and votes as the ratings say
+        vote_check(cast(top, weak, "a", session="curious", address="curious-ip",
+                        prompt_fingerprint="which-model-are-you", when=START + timedelta(hours=40 + i)).pk)
+    assert not Vote.objects.filter(session_key="curious", counts=False).exists()
+    assert not Vote.objects.filter(session_key__startswith="rig-", counts=True).exists()

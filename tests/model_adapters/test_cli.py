@@ -79,3 +79,10 @@ def test_kinds_lists_every_registered_kind_with_its_queue():
     assert status == 0
     assert "local" in out and "queue: gpu" in out
     assert all(kind in out for kind in ("demo", "openai", "anthropic", "gemini"))
+
+
+def test_the_echo_demo_answers_with_the_prompt_verbatim():
+    prompt = "| a | b |\n|---|---|\n| `x` | $y$ |\n\n- one\n  - nested"
+    status, out, err = run_cli("stream", "demo", "--model", "echo", "--option", "delay=0", prompt)
+    assert status == 0, err
+    assert out.rstrip("\n") == prompt
