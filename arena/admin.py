@@ -197,8 +197,8 @@ class VoteAdmin(ReadOnlyAdmin):
     """The review page: every vote with the rule that left it out and its evidence; reinstate or exclude."""
 
     list_display = ("battle", "outcome", "counts", "excluded_reason", "evidence_summary", "reinstated_at",
-                    "time_to_vote", "created_at")
-    list_filter = ("counts", "excluded_reason", "outcome", "created_at")
+                    "time_to_vote", "regenerated", "created_at")
+    list_filter = ("counts", "excluded_reason", "outcome", "regenerated", "created_at")
     date_hierarchy = "created_at"
     exclude = ("session_key", "ip_hash")
     actions = ("reinstate_votes", "exclude_votes")

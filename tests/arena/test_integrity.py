@@ -155,6 +155,8 @@ def test_the_review_page_lists_votes_with_their_reason_and_reinstates(admin_clie
     page = admin_client_.get("/admin/arena/vote/?counts__exact=0")
     assert page.status_code == 200
     assert b"identity_leak" in page.content and b"turn 1 A: beta" in page.content
+    assert admin_client_.get("/admin/arena/vote/?regenerated__exact=0").status_code == 200  # a filter of its own
+    assert admin_client_.get("/admin/arena/vote/?regenerated__exact=1").context["cl"].result_count == 0
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client_.post("/admin/arena/vote/", {"action": "reinstate_votes", "_selected_action": [vote.pk]})
     assert response.status_code == 302
