@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Re-vendor the libraries that render model answers (static/arena/markdown.js) into static/vendor/.
+# Re-vendor the libraries that render model answers (static/arena/markdown.js), and axe-core for the accessibility
+# tests, into static/vendor/.
 #
 # Each package is fetched at its pinned version with `npm pack`, checked against its pinned tarball
 # integrity, and only the files the site loads are copied, with their license files beside them. The
@@ -18,6 +19,8 @@ packages=(
   "dompurify|3.5.0|(MPL-2.0 OR Apache-2.0)|sha512-LYC0ZkE8P1V42JsRYTwMdme/2ET8SpOc5AA2eOFjP/IadvRd2fwiT4TVz5vkfy0XUx12aS2UaRkTnfVPNOv9vw==|dompurify|dist/purify.es.mjs LICENSE LICENSE-MPL"
   "@highlightjs/cdn-assets|11.12.0|BSD-3-Clause|sha512-KvOKXODaiFmId9xaq3xc5xCL66wVLUuOngDbO9B/kewbFTqdGbn2nJxNhN3H5R1cgDTVj6R8vH0zgiNDEGjpDw==|highlightjs-cdn-assets|es/highlight.min.js LICENSE"
   "katex|0.19.1|MIT|sha512-jG8uKntjSEcm2EpQOh0XturpPuuC9r3Sq5HLHdsFdWZT27E672SF19QEi+of0/YeOy15lDgRhKvr5614uRrEfA==|katex|dist/katex.mjs LICENSE"
+  # Not loaded by the site: the accessibility tests inject it into the pages (tests/e2e/test_accessibility.py).
+  "axe-core|4.14.1|MPL-2.0|sha512-FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5qb2S4r76ASyFNNtuFooJpZe37OgudVGtQ==|axe-core|axe.min.js LICENSE"
   # Bundled inside markdown-it.esm.min.mjs (the versions markdown-it 15.0.3's dependency ranges resolve to).
   "entities|8.1.0|BSD-2-Clause|sha512-kxL7msIffSuh9aaFAMD7rxAIuTRMAHMeBtgHW2yUdWw732ZNh4MehkF2gdjvtdmikkaIP9bFDDJOPlsvm7avrA==|markdown-it/bundled|LICENSE:entities-LICENSE"
   "linkify-it|6.1.0|MIT|sha512-wJ/TwpSDTLepCrQoYWYIExIKg5Zchex2Nn5yk2mFnB+6PtdkHtyLx742md9csRjjOnGkKIS/RrbY7l8D6gT9Vw==|markdown-it/bundled|LICENSE:linkify-it-LICENSE"

@@ -172,6 +172,7 @@ def test_a_finished_answer_can_be_copied_whole_and_right_to_left_text_reads_righ
         hebrew = "שלום עולם, **מה שלומך**?"
         side_by_side(page, "Echo Fast", "Echo Fast Too", hebrew)
         expect(page.locator("#status-a")).to_have_text("Done", timeout=20_000)
+        expect(page.locator("#status-b")).to_have_text("Done", timeout=20_000)  # no re-render after the click
         answer = page.locator("#conversation-a .msg.model").last
         assert answer.evaluate("node => getComputedStyle(node).direction") == "rtl"
         assert page.locator("#conversation-a .msg.user").last.evaluate("node => getComputedStyle(node).direction") == "rtl"
