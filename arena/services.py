@@ -195,14 +195,8 @@ def turn_create(*, battle_uuid: Any, session_key: str, prompt: Any) -> Turn:
 
 def answer_retry(*, battle_uuid: Any, session_key: str, side: Any) -> Battle:
     """Ask the model again for a side of the latest turn that failed; the other side's answer stays as it is."""
-    if side not in SIDES:
-        raise InvalidInput(_("The side must be one of %(sides)s.") % {"sides": ", ".join(SIDES)})
     with transaction.atomic():
-        battle = battle_of_session(battle_uuid, session_key, lock=True)
-        if battle.status == Battle.Status.VOTED:
-            raise Conflict(_("This battle has been voted on; start a new round."))
-        turn = battle.turns.order_by("-index").first()
-        answer = turn.answers.get(side=side) if turn is not None else None
+        battle, turn, answer = _side_of_latest_turn(battle_uuid, session_key, side)
         if turn is None or answer is None or answer.status != Answer.Status.FAILED:
             raise Conflict(_("Model %(side)s did not fail, so there is nothing to retry.") % {"side": side.upper()})
         prompt_rate_limit(battle.ip_hash)  # another model call, like a prompt
@@ -210,9 +204,28 @@ def answer_retry(*, battle_uuid: Any, session_key: str, side: Any) -> Battle:
         still_failed = turn.answers.filter(status=Answer.Status.FAILED).exists()
         battle.status = Battle.Status.FAILED if still_failed else Battle.Status.GENERATING
         battle.save(update_fields=["status"])
-        streaming.stop_clear(turn.id, side)
-        transaction.on_commit(lambda: side_dispatch(turn, side), robust=True)  # the sweep re-queues it otherwise
+        _ask_again(turn, side)
     return battle
+
+
+def _side_of_latest_turn(battle_uuid: Any, session_key: str, side: Any
+                         ) -> tuple[Battle, Turn | None, Answer | None]:
+    """For a retry or a regeneration, inside its transaction: the battle (locked, not voted), its latest turn and
+    that turn's answer on ``side``."""
+    if side not in SIDES:
+        raise InvalidInput(_("The side must be one of %(sides)s.") % {"sides": ", ".join(SIDES)})
+    battle = battle_of_session(battle_uuid, session_key, lock=True)
+    if battle.status == Battle.Status.VOTED:
+        raise Conflict(_("This battle has been voted on; start a new round."))
+    turn = battle.turns.order_by("-index").first()
+    return battle, turn, turn.answers.get(side=side) if turn is not None else None
+
+
+def _ask_again(turn: Turn, side: str) -> None:
+    """Queue the side once the transaction commits (the sweep re-queues it otherwise); a Stop pressed on its
+    earlier answer must not stop this one."""
+    streaming.stop_clear(turn.id, side)
+    transaction.on_commit(lambda: side_dispatch(turn, side), robust=True)
 
 
 def _answer_afresh() -> dict[str, Any]:
@@ -230,16 +243,10 @@ def answer_regenerate(*, battle_uuid: Any, session_key: str, side: Any) -> Battl
     ``Answer.regenerations`` counts how often; a vote on the battle records that a side was regenerated
     (``Vote.regenerated``). What that changes in what counts: docs/leaderboard.md, "Retry, regenerate, stop".
     """
-    if side not in SIDES:
-        raise InvalidInput(_("The side must be one of %(sides)s.") % {"sides": ", ".join(SIDES)})
     with transaction.atomic():
-        battle = battle_of_session(battle_uuid, session_key, lock=True)
-        if battle.status == Battle.Status.VOTED:
-            raise Conflict(_("This battle has been voted on; start a new round."))
+        battle, turn, answer = _side_of_latest_turn(battle_uuid, session_key, side)
         if battle.status != Battle.Status.READY:
             raise Conflict(_("Wait for both answers before regenerating one."))
-        turn = battle.turns.order_by("-index").first()
-        answer = turn.answers.get(side=side) if turn is not None else None
         if turn is None or answer is None or answer.status != Answer.Status.DONE:
             raise Conflict(_("Model %(side)s has no finished answer to regenerate.") % {"side": side.upper()})
         prompt_rate_limit(battle.ip_hash)  # another model call, like a prompt
@@ -249,9 +256,7 @@ def answer_regenerate(*, battle_uuid: Any, session_key: str, side: Any) -> Battl
                                                    regenerations=answer.regenerations + 1)
         battle.status = Battle.Status.GENERATING
         battle.save(update_fields=["status"])
-        turn_id = turn.id
-        streaming.stop_clear(turn_id, side)  # a Stop pressed on the earlier answer must not stop this one
-        transaction.on_commit(lambda: side_dispatch(turn, side), robust=True)
+        _ask_again(turn, side)
     return battle
 
 
