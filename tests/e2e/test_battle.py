@@ -141,9 +141,15 @@ def test_the_page_fits_a_phone_screen(browser, arena: Arena) -> None:
     expect(page.locator("#status-b")).to_have_text("Done", timeout=20_000)
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, f"the page scrolls sideways ({width}px)"
-    a_box = page.locator("#pane-a").bounding_box()
-    b_box = page.locator("#pane-b").bounding_box()
-    assert b_box["y"] >= a_box["y"] + a_box["height"]  # stacked, not squeezed side by side
+    # Both boxes in one frame and in page coordinates: moving focus to the vote buttons may scroll the window
+    # between two separate measurements.
+    (a_top, a_height), (b_top, _) = page.evaluate(
+        """() => ["pane-a", "pane-b"].map((id) => {
+            const box = document.getElementById(id).getBoundingClientRect();
+            return [box.top + window.scrollY, box.height];
+        })"""
+    )
+    assert b_top >= a_top + a_height  # stacked, not squeezed side by side
     page.screenshot(path=str(arena.env["ARENA_DATA_DIR"]) + "/phone.png", full_page=True)
     context.close()
 
