@@ -8,12 +8,13 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.timezone import localtime
 
 from . import probes, services
 from .forms import ArenaModelForm
-from .models import AdminAlert, Answer, ArenaModel, Battle, Turn, Vote
+from .models import AdminAlert, Answer, ArenaModel, Battle, Turn, TurnImage, Vote
 from .tasks import model_probe
 
 PROBE_REFRESH_SECONDS = 2
@@ -23,8 +24,8 @@ PROBE_REFRESH_SECONDS = 2
 class ArenaModelAdmin(admin.ModelAdmin):
     form = ArenaModelForm
     list_display = ("name", "organization", "adapter_kind", "provider_model", "state", "tested", "sampling_weight",
-                    "demo")
-    list_filter = ("state", "adapter_kind", "organization")
+                    "accepts_images", "demo")
+    list_filter = ("state", "adapter_kind", "accepts_images", "organization")
     search_fields = ("name", "organization", "provider_model")
     actions = ("test_models", "activate_models", "pause_models", "deprecate_models")
     readonly_fields = ("last_test", "created_at", "updated_at")
@@ -38,7 +39,7 @@ class ArenaModelAdmin(admin.ModelAdmin):
         ("Test", {"fields": ("last_test",)}),
         ("Release", {"fields": ("released_at", "prerelease_variants")}),
         ("Connection", {
-            "fields": ("adapter_kind", "provider_model", "base_url", "key_env", "key_file"),
+            "fields": ("adapter_kind", "provider_model", "base_url", "key_env", "key_file", "accepts_images"),
             "description": "The API key is never stored here: name the environment variable (or file) "
                            "that holds it on the workers.",
         }),
@@ -163,6 +164,28 @@ class TurnInline(ReadOnly, admin.StackedInline):
     show_change_link = True
 
 
+class TurnImageInline(ReadOnly, admin.TabularInline):
+    """The prompt's images, as stored (cleaned); staff may open each at /images/<sha256>."""
+
+    model = TurnImage
+    fields = ("position", "picture", "size", "source_type", "source_size")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    @admin.display(description="Image")
+    def picture(self, obj: TurnImage) -> str:
+        url = reverse("arena-image", args=[obj.image_id])
+        return format_html('<a href="{}"><img src="{}" alt="Image {}" style="max-height: 96px"></a>', url, url,
+                           obj.position)
+
+    @admin.display(description="Stored")
+    def size(self, obj: TurnImage) -> str:
+        image = obj.image
+        return f"{image.width}×{image.height}, {image.media_type}, {image.size:,} bytes, public: " + (
+            "yes" if image.public_since else "no")
+
+
 class AnswerInline(ReadOnly, admin.TabularInline):
     model = Answer
     fields = ("side", "status", "text", "output_tokens", "time_to_first_token", "latency", "finish_reason", "error")
@@ -173,8 +196,8 @@ class AnswerInline(ReadOnly, admin.TabularInline):
 
 @admin.register(Battle)
 class BattleAdmin(ReadOnlyAdmin):
-    list_display = ("uuid", "created_at", "mode", "model_a", "model_b", "status", "vote_outcome")
-    list_filter = ("mode", "status", "created_at", "model_a", "model_b")
+    list_display = ("uuid", "created_at", "mode", "model_a", "model_b", "status", "has_images", "vote_outcome")
+    list_filter = ("mode", "status", "has_images", "created_at", "model_a", "model_b")
     search_fields = ("uuid",)
     date_hierarchy = "created_at"
     inlines = (TurnInline,)
@@ -189,7 +212,7 @@ class BattleAdmin(ReadOnlyAdmin):
 @admin.register(Turn)
 class TurnAdmin(ReadOnlyAdmin):
     list_display = ("battle", "index", "created_at")
-    inlines = (AnswerInline,)
+    inlines = (TurnImageInline, AnswerInline)
 
 
 @admin.register(Vote)

@@ -32,6 +32,7 @@ def demo_models_ensure() -> list[ArenaModel]:
                 "adapter_kind": "demo",
                 "provider_model": persona,
                 "options": {"delay": 0.03},
+                "accepts_images": True,  # the demo adapter describes an image's size and colours
             },
         )
         if was_created:

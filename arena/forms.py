@@ -55,7 +55,8 @@ class ArenaModelForm(forms.ModelForm):
     def _activation_check(self, data: dict[str, Any]) -> None:
         """The rule of the Activate action, for the form: saved active only with a passing Test of the settings
         being saved. A model already active whose adapter settings stay the same keeps its state."""
-        fingerprint = adapter_fingerprint({field: data.get(field, getattr(self.instance, field)) for field in ADAPTER_SETTINGS})
+        fingerprint = adapter_fingerprint({field: data.get(field, getattr(self.instance, field))
+                                           for field in (*ADAPTER_SETTINGS, "accepts_images")})
         stays = self.instance.pk is not None and self.instance.state == ArenaModel.State.ACTIVE and (
             fingerprint == self.instance.adapter_fingerprint())
         why = "" if stays else activation_refusal(self.instance, fingerprint=fingerprint)

@@ -16,14 +16,15 @@ from typing import TypeVar
 
 from django.db import InterfaceError, OperationalError, connection
 
-from model_adapters import AdapterError, GenerationSettings, Message, ModelAdapter, StreamResult
+from model_adapters import AdapterError, GenerationSettings, Image, Message, ModelAdapter, StreamResult
 from model_adapters.errors import ProviderError
 
 from . import answers, streaming
 from .adapters import generation_settings, model_adapter
+from .images import adapter_image
 from .leaks import LeakDetector, StreamScanner
 from .liveness import Heartbeat
-from .models import Answer, Battle, Turn
+from .models import Answer, Battle, Turn, TurnImage
 from .selectors import leak_detector_current
 
 logger = logging.getLogger(__name__)
@@ -126,12 +127,21 @@ def generation_job(turn_id: int, side: str) -> GenerationJob:
 def conversation(turn: Turn, side: str) -> list[Message]:
     """The messages one side sees: every earlier prompt with its own answers, then this prompt."""
     messages: list[Message] = []
+    pictures = _turn_images(turn.battle_id)
     earlier = Answer.objects.filter(turn__battle=turn.battle_id, turn__index__lt=turn.index, side=side)
     for answer in earlier.select_related("turn").order_by("turn__index"):
-        messages.append(Message("user", answer.turn.prompt))
+        messages.append(Message("user", answer.turn.prompt, pictures.get(answer.turn_id, ())))
         messages.append(Message("assistant", answer.text))
-    messages.append(Message("user", turn.prompt))
+    messages.append(Message("user", turn.prompt, pictures.get(turn.id, ())))
     return messages
+
+
+def _turn_images(battle_id: int) -> dict[int, tuple[Image, ...]]:
+    """The images of each turn of the battle, read from the image storage, in the order they were attached."""
+    found: dict[int, list[Image]] = {}
+    for use in TurnImage.objects.filter(turn__battle=battle_id).select_related("image").order_by("turn_id", "position"):
+        found.setdefault(use.turn_id, []).append(adapter_image(use.image))
+    return {turn_id: tuple(pictures) for turn_id, pictures in found.items()}
 
 
 def _stopped_before_start() -> StreamResult:

@@ -34,8 +34,15 @@ ADAPTER_SETTINGS = ("adapter_kind", "provider_model", "base_url", "key_env", "ke
 
 
 def adapter_fingerprint(settings: dict[str, Any]) -> str:
-    """SHA-256 of the adapter settings (``ADAPTER_SETTINGS``, as JSON with sorted keys)."""
-    canonical = json.dumps({field: settings.get(field) for field in ADAPTER_SETTINGS}, sort_keys=True, default=str)
+    """SHA-256 of the adapter settings (``ADAPTER_SETTINGS``, as JSON with sorted keys).
+
+    A model that accepts images is tested with one (arena/probes.py), so ticking ``accepts_images`` needs a new
+    test; the flag is part of the fingerprint only when set, so the fingerprints of text models never changed.
+    """
+    values = {field: settings.get(field) for field in ADAPTER_SETTINGS}
+    if settings.get("accepts_images"):
+        values["accepts_images"] = True
+    canonical = json.dumps(values, sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -101,6 +108,13 @@ class ArenaModel(models.Model):
         "best of several inflates its score until fresh votes arrive: with 2 or more, the model stays provisional on "
         "the leaderboard until ARENA_FRESH_VOTES counted votes were cast on it after its public release.",
     )
+    accepts_images = models.BooleanField(
+        "accepts images", default=False,
+        help_text="The model takes images in prompts (a vision model). Only such models are drawn for a battle whose "
+        "prompt has images, and a side-by-side battle with images refuses a model without this. The adapter must "
+        "send images too: demo, OpenAI-compatible, Anthropic and Gemini do; a local checkpoint only with an image "
+        "processor. Test sends a small image when this is ticked.",
+    )
     sampling_weight = models.FloatField(
         default=1.0, validators=[MinValueValidator(0.0)],
         help_text="Relative chance of being drawn for an anonymous battle; 0 never draws it.",
@@ -137,7 +151,7 @@ class ArenaModel(models.Model):
         return Battle.objects.filter(Q(model_a=self) | Q(model_b=self)).exists()
 
     def adapter_fingerprint(self) -> str:
-        return adapter_fingerprint({field: getattr(self, field) for field in ADAPTER_SETTINGS})
+        return adapter_fingerprint({field: getattr(self, field) for field in (*ADAPTER_SETTINGS, "accepts_images")})
 
     def has_passing_test(self) -> bool:
         """Whether the last Test passed with the adapter settings the model has now (a change needs a new test)."""
@@ -169,6 +183,7 @@ class Battle(models.Model):
     first_prompt_chars = models.PositiveIntegerField(default=0)
     has_code = models.BooleanField(default=False, help_text="The first prompt contains code.")
     language = models.CharField(max_length=16, blank=True, help_text="Language of the first prompt (ISO 639-1).")
+    has_images = models.BooleanField(default=False, help_text="A prompt of the battle has images (the vision view).")
     prompt_fingerprint = models.CharField(
         max_length=32, blank=True, db_index=True,
         help_text="SHA-256 (32 hex digits) of the normalised first prompt, for the duplicated-prompt rule.")
@@ -201,6 +216,47 @@ class Turn(models.Model):
 
     def __str__(self) -> str:
         return f"Turn {self.index} of {self.battle_id}"
+
+
+class StoredImage(models.Model):
+    """An image attached to a prompt, after cleaning (arena/images.py): one row and one file per distinct picture."""
+
+    sha256 = models.CharField(max_length=64, primary_key=True, help_text="SHA-256 of the stored file.")
+    name = models.CharField(max_length=200, help_text="The file's name in the storage arena_images.")
+    media_type = models.CharField(max_length=20)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    size = models.PositiveIntegerField(help_text="Bytes.")
+    created_at = models.DateTimeField(default=timezone.now)
+    public_since = models.DateTimeField(
+        null=True, blank=True,
+        help_text="Set when an admin makes a snapshot's images public (the snapshot admin's action): from then on "
+        "anyone may fetch the image at /images/<sha256>, and that snapshot's conversations export links to it. "
+        "Otherwise only the session that attached it (and staff) can see it.",
+    )
+
+    class Meta:
+        verbose_name = "image"
+
+    def __str__(self) -> str:
+        return f"{self.sha256[:12]} ({self.width}×{self.height})"
+
+
+class TurnImage(models.Model):
+    """An image of a turn's prompt, in the order the voter attached them."""
+
+    turn = models.ForeignKey("Turn", on_delete=models.CASCADE, related_name="images")
+    position = models.PositiveSmallIntegerField()
+    image = models.ForeignKey(StoredImage, on_delete=models.PROTECT, related_name="uses")
+    source_type = models.CharField(max_length=20, help_text="What the upload was, by its content.")
+    source_size = models.PositiveIntegerField(help_text="Bytes of the upload before cleaning.")
+
+    class Meta:
+        ordering = ["turn", "position"]
+        constraints = [models.UniqueConstraint(fields=["turn", "position"], name="turn_image_unique_position")]
+
+    def __str__(self) -> str:
+        return f"Image {self.position} of turn {self.turn_id}"
 
 
 #: Finish reasons of a complete answer: the model stopped by itself, or the provider's filter stopped it (a

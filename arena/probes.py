@@ -19,13 +19,15 @@ from typing import Any
 from django.core.cache import cache
 from django.utils import timezone
 
-from model_adapters import AdapterError, Message, StreamingResponse, StreamResult, collect
+from model_adapters import AdapterError, Image, Message, StreamingResponse, StreamResult, collect
 from model_adapters.registry import spec_for
 
 from .adapters import generation_settings, model_adapter
 from .models import ArenaModel
 
 PROBE_PROMPT = "Reply with a short greeting."
+#: A model that accepts images is tested with one: a 32x32 PNG, red above blue.
+PROBE_IMAGE_PROMPT = "Name the two colours of this image in a few words."
 PROBE_WAIT_SECONDS = 60  # after this, a probe no worker answered is reported as such
 REPORT_TTL = 300
 
@@ -86,7 +88,9 @@ def probe_run(model: ArenaModel) -> dict[str, Any]:
     """Stream a short reply from ``model`` here and now; the report never raises."""
     try:
         adapter = model_adapter(model)
-        response = adapter.stream([Message("user", PROBE_PROMPT)], generation_settings(model, max_tokens=32))
+        message = Message("user", PROBE_IMAGE_PROMPT, (probe_image(),)) if model.accepts_images else Message(
+            "user", PROBE_PROMPT)
+        response = adapter.stream([message], generation_settings(model, max_tokens=32))
         result = asyncio.run(_probe_stream(response))
     except AdapterError as exc:
         return {"ok": False, "summary": f"failed: {type(exc).__name__}: {exc}"}
@@ -105,6 +109,19 @@ def probe_run(model: ArenaModel) -> dict[str, Any]:
             f"finish: {result.finish_reason}): “{reply}”"
         ),
     }
+
+
+def probe_image() -> Image:
+    """The image of a vision model's test: 32x32 pixels, the top half red, the bottom half blue, as PNG."""
+    import io
+
+    from PIL import Image as PILImage
+
+    picture = PILImage.new("RGB", (32, 32), (255, 0, 0))
+    picture.paste((0, 0, 255), (0, 16, 32, 32))
+    out = io.BytesIO()
+    picture.save(out, format="PNG")
+    return Image("image/png", out.getvalue(), 32, 32)
 
 
 def probes_store(probes: list[Probe]) -> str:

@@ -6,6 +6,7 @@ import hashlib
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Sequence
 
 _CODE = re.compile(
     r"```|^\s{4,}\S|\b(def|class|import|return|function|const|let|var|public|static|void|#include|SELECT|FROM|WHERE)\b"
@@ -64,7 +65,14 @@ def prompt_normal(prompt: str) -> str:
     return _TRAILING.sub("", _SPACE.sub(" ", text).strip())
 
 
-def prompt_fingerprint(prompt: str) -> str:
-    """32 hex digits of SHA-256 of :func:`prompt_normal`; "" for a prompt that is empty once normalised."""
+def prompt_fingerprint(prompt: str, image_hashes: Sequence[str] = ()) -> str:
+    """32 hex digits of SHA-256 of :func:`prompt_normal`; "" for a prompt that is empty once normalised.
+
+    A prompt with images is the same prompt only with the same images in the same order: their SHA-256s are part
+    of it (a text prompt's fingerprint is unchanged).
+    """
     normal = prompt_normal(prompt)
-    return hashlib.sha256(normal.encode()).hexdigest()[:32] if normal else ""
+    if not normal:
+        return ""
+    text = normal if not image_hashes else normal + "\x00" + "\x00".join(image_hashes)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]

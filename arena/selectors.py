@@ -14,13 +14,14 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from . import streaming
 from .errors import NotFound
 from .leaks import LeakDetector, leak_detector, terms_of
-from .models import COMPLETE_FINISH_REASONS, Answer, ArenaModel, Battle, Vote
+from .models import COMPLETE_FINISH_REASONS, Answer, ArenaModel, Battle, StoredImage, TurnImage, Vote
 
 
 def battle_of_session(battle_uuid: Any, session_key: str | None, *, lock: bool = False) -> Battle:
@@ -54,6 +55,7 @@ def model_card(model: ArenaModel) -> dict[str, Any]:
         "license": model.license,
         "link": model.link,
         "demo": model.is_demo,
+        "accepts_images": model.accepts_images,
     }
 
 
@@ -82,6 +84,23 @@ def models_public() -> dict[str, dict[str, Any]]:
     return {m.name: model_public(m) for m in models_disclosed()}
 
 
+def image_card(image: StoredImage) -> dict[str, Any]:
+    """An attached image as the battle page shows it: served at ``url`` to the battle's own session."""
+    return {"sha256": image.sha256, "url": reverse("arena-image", args=[image.sha256]), "width": image.width,
+            "height": image.height, "media_type": image.media_type}
+
+
+def image_viewable(sha256: str, session_key: str, *, staff: bool = False) -> StoredImage | None:
+    """The stored image if this session attached it to one of its battles, the reader is staff or the image is
+    public; else None."""
+    image = StoredImage.objects.filter(sha256=sha256).first()
+    if image is None or staff:
+        return image
+    if session_key and TurnImage.objects.filter(image=image, turn__battle__session_key=session_key).exists():
+        return image
+    return image if image.public_since is not None else None
+
+
 def models_active() -> list[dict[str, Any]]:
     """The cards of the models that battle now."""
     return [model_card(m) for m in ArenaModel.objects.filter(state=ArenaModel.State.ACTIVE)]
@@ -101,11 +120,12 @@ def battle_state(battle: Battle) -> dict[str, Any]:
     or from the start in side-by-side mode.
     """
     turns = []
-    for turn in battle.turns.prefetch_related("answers").order_by("index"):
+    for turn in battle.turns.prefetch_related("answers", "images__image").order_by("index"):
         answers = {}
         for answer in turn.answers.all():
             answers[answer.side] = _answer_state(turn.id, answer)
-        turns.append({"index": turn.index, "prompt": turn.prompt, "answers": answers})
+        turns.append({"index": turn.index, "prompt": turn.prompt, "answers": answers,
+                      "images": [image_card(use.image) for use in turn.images.all()]})
     vote = getattr(battle, "vote", None) if battle.status == Battle.Status.VOTED else None
     revealed = vote is not None or battle.mode == Battle.Mode.SIDE_BY_SIDE
     return {

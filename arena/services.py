@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,11 +23,11 @@ from django.utils.translation import ngettext
 
 from ratings.outcomes import FROM_ARENA
 
-from . import human_check, streaming
+from . import human_check, images, streaming
 from . import leaks as leak_rules
 from .dispatch import SIDES, side_dispatch, turn_dispatch
 from .errors import Conflict, InvalidInput, TooManyRequests, Unavailable
-from .models import COMPLETE_FINISH_REASONS, Answer, ArenaModel, Battle, Turn, Vote
+from .models import COMPLETE_FINISH_REASONS, Answer, ArenaModel, Battle, Turn, TurnImage, Vote
 from .prompts import prompt_fingerprint, prompt_has_code, prompt_language
 from .sampling import NotEnoughModels, pair_sample
 from .selectors import answer_findings, battle_of_session
@@ -119,32 +120,50 @@ def battle_create(
     mode: str = "anonymous",
     model_a: str | None = None,
     model_b: str | None = None,
+    image_files: Sequence[bytes] = (),
     rng: random.Random | None = None,
 ) -> Battle:
-    """Start a battle: pick the pair, write the battle and its first turn, then start both sides."""
+    """Start a battle: pick the pair, write the battle and its first turn, then start both sides.
+
+    ``image_files`` are the uploads attached to the prompt (arena/images.py cleans them); a battle with images is
+    drawn among the models that accept images only.
+    """
     prompt = prompt_clean(prompt)
+    cleaned = images.images_prepare(image_files)
     prompt_rate_limit(ip_hash)
     if mode == Battle.Mode.ANONYMOUS:
-        first, second = _anonymous_pair(rng or random.SystemRandom())
+        first, second = _anonymous_pair(rng or random.SystemRandom(), vision=bool(cleaned))
     elif mode == Battle.Mode.SIDE_BY_SIDE:
         first, second = _chosen_pair(model_a, model_b)
+        if cleaned:
+            for model in (first, second):
+                if not model.accepts_images:
+                    raise InvalidInput(_("%(name)s does not take images; choose a model that does, or remove the "
+                                         "images.") % {"name": model.name})
     else:
         raise InvalidInput(_("Unknown mode %(mode)r; use anonymous or side_by_side.") % {"mode": mode})
     with transaction.atomic():
         battle = Battle.objects.create(
             mode=mode, model_a=first, model_b=second, session_key=session_key, ip_hash=ip_hash,
             first_prompt_chars=len(prompt), has_code=prompt_has_code(prompt), language=prompt_language(prompt),
-            prompt_fingerprint=prompt_fingerprint(prompt),
+            prompt_fingerprint=prompt_fingerprint(prompt, [image.sha256 for image in cleaned]),
+            has_images=bool(cleaned),
         )
-        _turn_add(battle, 1, prompt)
+        _turn_add(battle, 1, prompt, cleaned)
     return battle
 
 
-def _anonymous_pair(rng: random.Random) -> tuple[ArenaModel, ArenaModel]:
-    candidates = [(m, m.sampling_weight) for m in ArenaModel.objects.filter(state=ArenaModel.State.ACTIVE)]
+def _anonymous_pair(rng: random.Random, *, vision: bool = False) -> tuple[ArenaModel, ArenaModel]:
+    active = ArenaModel.objects.filter(state=ArenaModel.State.ACTIVE)
+    if vision:
+        active = active.filter(accepts_images=True)
+    candidates = [(m, m.sampling_weight) for m in active]
     try:
         return pair_sample(candidates, rng)
     except NotEnoughModels:
+        if vision:
+            raise Unavailable(_("Fewer than two active models take images; send the prompt without images, or ask "
+                                "an administrator to add vision models.")) from None
         raise Unavailable(_("The arena needs at least two active models; ask an administrator to add some.")) from None
 
 
@@ -163,16 +182,22 @@ def _chosen_pair(name_a: str | None, name_b: str | None) -> tuple[ArenaModel, Ar
     return found[name_a], found[name_b]
 
 
-def _turn_add(battle: Battle, index: int, prompt: str) -> Turn:
+def _turn_add(battle: Battle, index: int, prompt: str, cleaned: Sequence[images.Cleaned] = ()) -> Turn:
     turn = Turn.objects.create(battle=battle, index=index, prompt=prompt)
+    TurnImage.objects.bulk_create([
+        TurnImage(turn=turn, position=position, image=images.image_store(image), source_type=image.source_type,
+                  source_size=image.source_bytes)
+        for position, image in enumerate(cleaned, start=1)
+    ])
     Answer.objects.bulk_create([Answer(turn=turn, side=side) for side in SIDES])
     transaction.on_commit(lambda: turn_dispatch(turn), robust=True)
     return turn
 
 
-def turn_create(*, battle_uuid: Any, session_key: str, prompt: Any) -> Turn:
-    """Continue both conversations with a follow-up prompt."""
+def turn_create(*, battle_uuid: Any, session_key: str, prompt: Any, image_files: Sequence[bytes] = ()) -> Turn:
+    """Continue both conversations with a follow-up prompt, which may have images if both models take them."""
     prompt = prompt_clean(prompt)
+    cleaned = images.images_prepare(image_files)
     with transaction.atomic():
         battle = battle_of_session(battle_uuid, session_key, lock=True)
         prompt_rate_limit(battle.ip_hash)
@@ -187,10 +212,14 @@ def turn_create(*, battle_uuid: Any, session_key: str, prompt: Any) -> Turn:
             raise Conflict(ngettext("This battle has reached the limit of %(turns)s turn; please vote.",
                                     "This battle has reached the limit of %(turns)s turns; please vote.",
                                     settings.ARENA_MAX_TURNS) % {"turns": settings.ARENA_MAX_TURNS})
+        if cleaned and not (battle.model_a.accepts_images and battle.model_b.accepts_images):
+            raise InvalidInput(_("A model of this battle does not take images; send the follow-up without them, or "
+                                 "start a new round with images."))
         battle.status = Battle.Status.GENERATING
         battle.turn_count = count + 1
-        battle.save(update_fields=["status", "turn_count"])
-        return _turn_add(battle, count + 1, prompt)
+        battle.has_images = battle.has_images or bool(cleaned)
+        battle.save(update_fields=["status", "turn_count", "has_images"])
+        return _turn_add(battle, count + 1, prompt, cleaned)
 
 
 def answer_retry(*, battle_uuid: Any, session_key: str, side: Any) -> Battle:

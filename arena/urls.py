@@ -4,6 +4,7 @@ from . import views
 
 urlpatterns = [
     path("", views.arena_page, name="arena"),
+    path("images/<str:sha256>", views.image_file, name="arena-image"),
     path("api/models", views.models_list, name="arena-models"),
     path("api/human-check", views.human_check_challenge, name="api-human-check"),
     path("api/battles", views.battle_create, name="api-battle-create"),

@@ -1,22 +1,25 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import ensure_csrf_cookie
 
-from . import human_check, selectors, services
+from . import human_check, images, selectors, services
 from .api import allow_methods, json_body, json_errors
 from .errors import ArenaError, NotFound
 from .models import Battle
 from .sessions import session_key_verified
+
+SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def _session_key(request: HttpRequest) -> str:
@@ -82,6 +85,9 @@ def arena_page(request: HttpRequest) -> HttpResponse:
         "max_turns": settings.ARENA_MAX_TURNS,
         "max_prompt_chars": settings.ARENA_MAX_PROMPT_CHARS,
         "min_vote_seconds": settings.ARENA_MIN_VOTE_SECONDS,
+        "max_images": settings.ARENA_MAX_IMAGES,
+        "image_max_bytes": settings.ARENA_IMAGE_MAX_BYTES,
+        "image_types": list(images.ACCEPTED.values()),
         "human_check": human_check.page_config(),
     }
     return render(request, "arena/index.html", context)
@@ -90,13 +96,17 @@ def arena_page(request: HttpRequest) -> HttpResponse:
 @allow_methods("POST")
 @json_errors
 def battle_create(request: HttpRequest) -> HttpResponse:
+    """Start a battle: JSON ``{"prompt", "mode", "model_a", "model_b"}``, or the same fields as multipart/form-data
+    with the prompt's images as files named ``images``."""
     data = json_body(request)
+    image_files = images.uploads_read(request.FILES.getlist("images"))
     with _session_for_write(request) as session_key:
         battle = services.battle_create(
             prompt=data.get("prompt"),
             mode=data.get("mode") or Battle.Mode.ANONYMOUS,
             model_a=data.get("model_a"),
             model_b=data.get("model_b"),
+            image_files=image_files,
             session_key=session_key,
             ip_hash=_client_ip_hash(request),
         )
@@ -114,7 +124,9 @@ def battle_detail(request: HttpRequest, battle_uuid: Any) -> HttpResponse:
 @json_errors
 def turn_create(request: HttpRequest, battle_uuid: Any) -> HttpResponse:
     data = json_body(request)
-    turn = services.turn_create(battle_uuid=battle_uuid, session_key=_session_key(request), prompt=data.get("prompt"))
+    image_files = images.uploads_read(request.FILES.getlist("images"))
+    turn = services.turn_create(battle_uuid=battle_uuid, session_key=_session_key(request), prompt=data.get("prompt"),
+                                image_files=image_files)
     return JsonResponse(selectors.battle_state(turn.battle), status=201)
 
 
@@ -173,6 +185,21 @@ def human_check_challenge(request: HttpRequest) -> HttpResponse:
     if human_check.kind() != "pow":
         raise NotFound(_("No proof-of-work check is configured."))
     return JsonResponse(human_check.pow_challenge(), headers={"Cache-Control": "no-store"})
+
+
+@allow_methods("GET")
+def image_file(request: HttpRequest, sha256: str) -> HttpResponse:
+    """A stored image, for the session that attached it, for staff, or for anyone once an admin made it public."""
+    session_key = _session_key(request)
+    image = selectors.image_viewable(sha256, session_key, staff=request.user.is_staff) if SHA256.fullmatch(sha256) else None
+    if image is None:
+        raise Http404("No such image.")
+    public = image.public_since is not None
+    return HttpResponse(images.image_bytes(image), content_type=image.media_type, headers={
+        # Content-addressed: the bytes behind a name never change.
+        "Cache-Control": ("public" if public else "private") + ", max-age=31536000, immutable",
+        "Content-Disposition": f'inline; filename="{image.sha256[:16]}.{images.EXTENSIONS[image.media_type]}"',
+    })
 
 
 @allow_methods("GET")

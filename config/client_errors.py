@@ -44,6 +44,20 @@ def bad_request_for(path: str, exception: Exception) -> HttpResponse:
     return JsonResponse({"error": refusal(exception)}, status=status)
 
 
+def body_limit() -> int:
+    """The largest request body read at all: the form fields' limit, plus the images a prompt may carry."""
+    return int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 2_621_440) + settings.ARENA_MAX_IMAGES * (
+        settings.ARENA_IMAGE_MAX_BYTES + 64 * 1024)
+
+
+def too_large_for(path: str, limit: int) -> HttpResponse:
+    """413 for a body over :func:`body_limit`: JSON under the API, a plain page otherwise."""
+    message = f"The request body is larger than the {limit:,} bytes allowed."
+    if not path_wants_json(path):
+        return _page(413, "Request Entity Too Large (413)", message)
+    return JsonResponse({"error": message}, status=413)
+
+
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     """404; JSON for the API (where no view matched, or one raised Http404), Django's page otherwise."""
     if not wants_json(request):

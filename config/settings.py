@@ -7,6 +7,7 @@ REDIS_URL switch to PostgreSQL, channels_redis and real workers.
 
 from __future__ import annotations
 
+import json
 import secrets
 from pathlib import Path
 
@@ -184,6 +185,36 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(DATA_DIR / "staticfiles")))
 WHITENOISE_USE_FINDERS = True  # serve straight from the source folders when collectstatic was not run
 
+# Images attached to prompts (arena/images.py, docs/operations.md, "Images"): validated, stripped of metadata,
+# re-encoded and stored under their SHA-256 through the storage "arena_images". By default the file system under
+# ARENA_DATA_DIR/images; in the distributed configuration every web and worker process must reach the same store:
+# a shared volume (ARENA_IMAGE_DIR), or any django-storages backend named by ARENA_IMAGE_STORAGE with its options
+# as a JSON object in ARENA_IMAGE_STORAGE_OPTIONS (e.g. storages.backends.s3.S3Storage, {"bucket_name": "arena"}).
+ARENA_IMAGE_DIR = Path(env_str("ARENA_IMAGE_DIR", str(DATA_DIR / "images")))
+_image_storage_options = env_str("ARENA_IMAGE_STORAGE_OPTIONS", "")
+try:
+    _image_options = json.loads(_image_storage_options) if _image_storage_options else {}
+except ValueError:
+    raise ImproperlyConfigured("ARENA_IMAGE_STORAGE_OPTIONS must be a JSON object") from None
+if not isinstance(_image_options, dict):
+    raise ImproperlyConfigured("ARENA_IMAGE_STORAGE_OPTIONS must be a JSON object")
+_image_backend = env_str("ARENA_IMAGE_STORAGE", "django.core.files.storage.FileSystemStorage")
+if _image_backend == "django.core.files.storage.FileSystemStorage":
+    _image_options.setdefault("location", str(ARENA_IMAGE_DIR))
+    _image_options.setdefault("base_url", None)  # never served directly: /images/<sha256> checks who asks
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "arena_images": {"BACKEND": _image_backend, "OPTIONS": _image_options},
+}
+ARENA_MAX_IMAGES = env_int("ARENA_MAX_IMAGES", 4, minimum=0)  # per prompt; 0 turns images off
+ARENA_IMAGE_MAX_BYTES = env_int("ARENA_IMAGE_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)  # per uploaded file
+ARENA_IMAGE_MAX_PIXELS = env_int("ARENA_IMAGE_MAX_PIXELS", 40_000_000, minimum=1)  # width x height of an upload
+ARENA_IMAGE_MAX_SIDE = env_int("ARENA_IMAGE_MAX_SIDE", 2048, minimum=16)  # longer sides are scaled down to this
+# A function "package.module.name" called with each validated image before it is stored or any provider sees it
+# (arena/images.py, "moderation"); empty: none.
+ARENA_IMAGE_MODERATION = env_str("ARENA_IMAGE_MODERATION", "")
+
 # Security: safe by default, HTTPS hardening behind ARENA_HTTPS (a TLS-terminating proxy in front).
 ARENA_HTTPS = env_bool("ARENA_HTTPS", False)
 SESSION_COOKIE_SECURE = ARENA_HTTPS
@@ -234,6 +265,8 @@ ARENA_CATEGORY_MIN_VOTES = env_int("ARENA_CATEGORY_MIN_VOTES", 200, minimum=1)
 ARENA_PROVISIONAL_VOTES = env_int("ARENA_PROVISIONAL_VOTES", 300, minimum=0)
 # The style-controlled view needs this many counted votes (it fits four style coefficients besides the models).
 ARENA_STYLE_MIN_VOTES = env_int("ARENA_STYLE_MIN_VOTES", 500, minimum=1)
+# The vision view (battles with at least one image) is shown once it has this many counted votes.
+ARENA_VISION_MIN_VOTES = env_int("ARENA_VISION_MIN_VOTES", 200, minimum=1)
 # A model with fewer counted votes in a view is fitted (its votes inform the others) but not ranked.
 ARENA_RANK_MIN_VOTES = env_int("ARENA_RANK_MIN_VOTES", 30, minimum=0)
 ARENA_LEADERBOARD_METHOD = env_str("ARENA_LEADERBOARD_METHOD", "bootstrap")  # a key of ratings.leaderboard.METHODS

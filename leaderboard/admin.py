@@ -7,7 +7,7 @@ from django.http import HttpRequest
 from arena.admin import ReadOnlyAdmin
 
 from .models import Snapshot
-from .retention import snapshot_publish
+from .retention import snapshot_images_release, snapshot_publish
 
 
 @admin.register(Snapshot)
@@ -15,7 +15,7 @@ class SnapshotAdmin(ReadOnlyAdmin):
     list_display = ("computed_at", "title", "votes", "ci_method", "rounds", "seed", "published", "code_version")
     list_filter = ("published", "view", "computed_at")
     exclude = ("result",)
-    actions = ["publish_runs"]
+    actions = ["publish_runs", "release_images"]
 
     def has_publish_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.has_perm("leaderboard.publish_snapshot"))
@@ -26,3 +26,10 @@ class SnapshotAdmin(ReadOnlyAdmin):
         runs = set(queryset.values_list("run", flat=True))
         count = snapshot_publish(runs)
         self.message_user(request, f"Published {count} snapshot(s) of {len(runs)} run(s); they are never deleted.")
+
+    @admin.action(description="Make the images of the selected snapshots public (anyone may fetch them; their "
+                  "conversations export links to them; the run is published)", permissions=["publish"])
+    def release_images(self, request: HttpRequest, queryset: QuerySet[Snapshot]) -> None:
+        made = sum(snapshot_images_release(snapshot, request.user.get_username()) for snapshot in queryset)
+        self.message_user(request, f"{made} image(s) are public now, for {queryset.count()} snapshot(s); images of "
+                          "other battles stay private.")

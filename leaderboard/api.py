@@ -101,7 +101,8 @@ def snapshot_battles(request: HttpRequest, pk: int) -> HttpResponseBase:
     """Exactly the battles a snapshot used, as FastChat clean-battle JSON lines."""
     conversations = query_flag(request, "conversations")
     snapshot = snapshot_or_404(pk)
-    lines = exports.snapshot_battle_lines(snapshot, conversations=conversations)
+    base_url = request.build_absolute_uri("/").rstrip("/")
+    lines = exports.snapshot_battle_lines(snapshot, conversations=conversations, base_url=base_url)
     return _jsonl(request, lines, f"battles-{snapshot.view.replace(':', '-')}-{snapshot.pk}.jsonl")
 
 

@@ -25,13 +25,13 @@ from typing import Any
 from django.conf import settings
 from django.urls import reverse
 
-from arena.models import Answer, ArenaModel, Battle, Turn
+from arena.models import Answer, ArenaModel, Battle, Turn, TurnImage
 from arena.selectors import models_disclosed, models_public
 from ratings.cli import COLUMNS
 from ratings.outcomes import winner_from_arena
 
 from .counting import duplicate_votes
-from .models import Snapshot
+from .models import ImageRelease, Snapshot
 from .rules import Rules, VoteRow, judged
 from .snapshots import answer_styles, snapshot_rows, vote_rows
 
@@ -119,11 +119,19 @@ class ExportOptions:
     conversations: bool = False
     style: bool = False      # add FastChat conv_metadata; battles without complete style counts are left out
     audit: bool = False      # add vote_id, counted and excluded_reason (the all-battles export)
+    image_links: str | None = None  # the site's base URL: link each image (a snapshot whose images an admin released)
 
 
-def snapshot_battle_lines(snapshot: Snapshot, *, conversations: bool = False) -> Iterator[str]:
-    """The battles a snapshot used, one JSON object per line, in vote order."""
-    options = ExportOptions(conversations=conversations, style=bool(snapshot.filters.get("style_control")))
+def snapshot_battle_lines(snapshot: Snapshot, *, conversations: bool = False, base_url: str = "") -> Iterator[str]:
+    """The battles a snapshot used, one JSON object per line, in vote order.
+
+    A battle with images lists them (``images``: hash, size, type; never the pixels). With ``conversations``, the
+    images of a snapshot an admin released (:class:`~leaderboard.models.ImageRelease`) also get a ``url`` under
+    ``base_url``, where anyone may fetch them; no other export links to an image.
+    """
+    released = conversations and ImageRelease.objects.filter(snapshot=snapshot).exists()
+    options = ExportOptions(conversations=conversations, style=bool(snapshot.filters.get("style_control")),
+                            image_links=base_url if released else None)
     frozen = snapshot.result.get("model_names")  # older snapshots did not keep them: today's names
     names = {int(pk): name for pk, name in frozen.items()} if frozen else None
     yield from battle_lines(((row, "") for row in snapshot_rows(snapshot)), options, names=names)
@@ -153,6 +161,7 @@ def battle_lines(rows: Iterable[tuple[VoteRow, str]], options: ExportOptions,
         facts: dict[int, list[Any]] = {pk: rest for pk, *rest in Battle.objects.filter(pk__in=ids).values_list(
             "pk", "uuid", "mode", "session_key", "ip_hash")}
         talks = _conversations(ids) if options.conversations else {}
+        pictures = _images(ids, options.image_links)
         styles = answer_styles(ids) if options.style else {}
         for row, reason in chunk:
             if options.style and row.battle_id not in styles:
@@ -160,6 +169,8 @@ def battle_lines(rows: Iterable[tuple[VoteRow, str]], options: ExportOptions,
             record = _record(row, names, *facts[row.battle_id])
             if options.audit:
                 record.update(vote_id=row.vote_id, counted=not reason, excluded_reason=reason)
+            if row.battle_id in pictures:
+                record["images"] = pictures[row.battle_id]
             if options.conversations:
                 record["conversation_a"], record["conversation_b"] = talks.get(row.battle_id, ([], []))
             if options.style:
@@ -176,18 +187,43 @@ def _record(row: VoteRow, names: dict[int, str], uuid: Any, mode: str, session_k
     }
 
 
-def _conversations(battle_ids: list[int]) -> dict[int, tuple[list[dict[str, str]], list[dict[str, str]]]]:
-    """OpenAI-style message lists per side: each turn's prompt, then that side's answer if it has one."""
+def _images(battle_ids: list[int], links: str | None) -> dict[int, list[dict[str, Any]]]:
+    """The images of each battle that has any, in turn and attachment order; with a ``url`` when ``links`` is set."""
+    found: dict[int, list[dict[str, Any]]] = {}
+    uses = (TurnImage.objects.filter(turn__battle_id__in=battle_ids).select_related("image")
+            .order_by("turn__battle_id", "turn__index", "position")
+            .values_list("turn__battle_id", "turn__index", "position", "image__sha256", "image__width",
+                         "image__height", "image__size", "image__media_type"))
+    for battle_id, turn, position, sha256, width, height, size, media_type in uses:
+        entry: dict[str, Any] = {"turn": turn, "position": position, "sha256": sha256, "width": width,
+                                 "height": height, "bytes": size, "media_type": media_type}
+        if links is not None:
+            entry["url"] = links + reverse("arena-image", args=[sha256])
+        found.setdefault(battle_id, []).append(entry)
+    return found
+
+
+def _conversations(battle_ids: list[int]) -> dict[int, tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
+    """OpenAI-style message lists per side: each turn's prompt (with the SHA-256s of its images, if it has any),
+    then that side's answer if it has one."""
+    hashes: dict[tuple[int, int], list[str]] = {}
+    for battle_id, index, sha256 in (TurnImage.objects.filter(turn__battle_id__in=battle_ids)
+                                     .order_by("turn__battle_id", "turn__index", "position")
+                                     .values_list("turn__battle_id", "turn__index", "image__sha256")):
+        hashes.setdefault((battle_id, index), []).append(sha256)
     answers = {(b, i, side): text for b, i, side, text in Answer.objects.filter(turn__battle_id__in=battle_ids)
                .values_list("turn__battle_id", "turn__index", "side", "text")}
-    talks: dict[int, tuple[list[dict[str, str]], list[dict[str, str]]]] = {}
+    talks: dict[int, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
     turns = Turn.objects.filter(battle_id__in=battle_ids).order_by("battle_id", "index")
     for battle_id, index, prompt in turns.values_list("battle_id", "index", "prompt"):
         sides = talks.setdefault(battle_id, ([], []))
         for side, messages in zip("ab", sides, strict=True):
             # Imported battles may hold an empty prompt or answer only to carry style counts.
             if prompt:
-                messages.append({"role": "user", "content": prompt})
+                message: dict[str, Any] = {"role": "user", "content": prompt}
+                if (battle_id, index) in hashes:
+                    message["images"] = hashes[battle_id, index]
+                messages.append(message)
             if answers.get((battle_id, index, side)):
                 messages.append({"role": "assistant", "content": answers[battle_id, index, side]})
     return talks

@@ -30,7 +30,7 @@ class Snapshot(models.Model):
     """
 
     run = models.UUIDField(default=uuid.uuid4, db_index=True, help_text="Views computed together share a run.")
-    view = models.CharField(max_length=50, help_text="overall, style_control, multi_turn, long_prompt, code, language:xx")
+    view = models.CharField(max_length=50, help_text="overall, style_control, multi_turn, long_prompt, code, vision, language:xx")
     title = models.CharField(max_length=100)
     computed_at = models.DateTimeField(default=timezone.now, db_index=True)
     vote_id_min = models.BigIntegerField(null=True)
@@ -94,3 +94,23 @@ class BattleStyle(models.Model):
 
     def __str__(self) -> str:
         return f"Style of battle {self.battle_id}"
+
+
+class ImageRelease(models.Model):
+    """An admin made a snapshot's images public (the snapshot admin's action "Make the images public").
+
+    From then on every image of the battles the snapshot counts can be fetched by anyone at /images/<sha256>
+    (``arena.models.StoredImage.public_since``), and the snapshot's conversations export links to them. Images of
+    other battles stay private to the session that attached them.
+    """
+
+    snapshot = models.OneToOneField(Snapshot, on_delete=models.PROTECT, related_name="image_release")
+    released_at = models.DateTimeField(default=timezone.now)
+    released_by = models.CharField(max_length=150)
+    images = models.PositiveIntegerField(help_text="Images made public by this release.")
+
+    class Meta:
+        verbose_name = "image release"
+
+    def __str__(self) -> str:
+        return f"Images of {self.snapshot} (released by {self.released_by})"

@@ -31,7 +31,9 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
-from .models import Snapshot
+from arena.models import StoredImage
+
+from .models import ImageRelease, Snapshot
 
 
 def first_of_day(when: datetime) -> bool:
@@ -43,6 +45,26 @@ def first_of_day(when: datetime) -> bool:
 def snapshot_publish(runs: Iterable[uuid.UUID]) -> int:
     """Publish whole runs (every view computed with them): they are kept forever. Returns the snapshots published."""
     return Snapshot.objects.filter(run__in=list(runs), published=False).update(published=True)
+
+
+def snapshot_images_release(snapshot: Snapshot, by: str) -> int:
+    """Make public every image of the battles ``snapshot`` counts, and publish its run (a release is forever).
+
+    Returns how many images became public now (some may have been public through another snapshot). A second
+    release of the same snapshot changes nothing.
+    """
+    from .snapshots import snapshot_rows  # the snapshots module publishes through this one
+
+    with transaction.atomic():
+        if ImageRelease.objects.filter(snapshot=snapshot).exists():
+            return 0
+        snapshot_publish([snapshot.run])
+        battle_ids = [row.battle_id for row in snapshot_rows(snapshot)]
+        shown = StoredImage.objects.filter(uses__turn__battle_id__in=battle_ids).distinct()
+        count = StoredImage.objects.filter(pk__in=shown.filter(public_since=None).values("pk")).update(
+            public_since=timezone.now())
+        ImageRelease.objects.create(snapshot=snapshot, released_by=by, images=shown.count())
+    return count
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ REFRESH_RULES: tuple[tuple[str, int, tuple[str, ...]], ...] = (
 )
 #: Thresholds of snapshots stored before a rule existed: values under which the rule leaves nothing out.
 RULE_ABSENT: dict[str, Any] = {"duplicate_prompt_share": 1.0, "duplicate_prompt_min_votes": 0, "style_min_votes": 1,
-                               "rank_min_votes": 0}
+                               "rank_min_votes": 0, "vision_min_votes": 1}
 SAMPLE_MULTIPLIER = 2654435761  # Knuth's multiplicative hash: vote ids in a fixed, scrambled order
 SAMPLE_MODULUS = 1 << 32
 
@@ -69,6 +69,7 @@ class Rules:
     duplicate_prompt_min_votes: int = 0
     style_min_votes: int = 1  # the style-controlled view's minimum (it fits four more parameters)
     rank_min_votes: int = 0  # a model with fewer votes in a view is fitted but not ranked
+    vision_min_votes: int = 1  # the vision view's minimum (battles with images)
 
     @classmethod
     def from_settings(cls) -> Rules:
@@ -81,6 +82,7 @@ class Rules:
             duplicate_prompt_min_votes=settings.ARENA_DUPLICATE_PROMPT_MIN_VOTES,
             style_min_votes=settings.ARENA_STYLE_MIN_VOTES,
             rank_min_votes=settings.ARENA_RANK_MIN_VOTES,
+            vision_min_votes=settings.ARENA_VISION_MIN_VOTES,
         )
 
     @classmethod
@@ -133,6 +135,7 @@ class VoteRow:
     has_code: bool
     language: str
     prompt_fingerprint: str = ""
+    has_images: bool = False
 
 
 def exclusion_reason(row: VoteRow, rules: Rules, votes_by_ip_day: Counter[tuple[str, str]]) -> str:
@@ -202,6 +205,7 @@ FACTS: dict[str, Callable[[VoteRow, Rules], bool | str]] = {
     "multi_turn": lambda row, rules: row.turn_count > 1,
     "long_prompt": lambda row, rules: row.first_prompt_chars >= rules.long_prompt_chars,
     "has_code": lambda row, rules: row.has_code,
+    "has_images": lambda row, rules: row.has_images,
     "language": lambda row, rules: row.language,
 }
 #: The same facts in SQL, over the battle table aliased ``b``; ``%(long_prompt_chars)s`` is the rule's threshold.
@@ -209,6 +213,7 @@ FACT_SQL: dict[str, str] = {
     "multi_turn": "b.turn_count > 1",
     "long_prompt": "b.first_prompt_chars >= %(long_prompt_chars)s",
     "has_code": "b.has_code",
+    "has_images": "b.has_images",
     "language": "b.language",
 }
 #: First-prompt languages that get no view of their own.
@@ -233,9 +238,12 @@ class View:
     @property
     def min_votes(self) -> int:
         """The counted votes below which the view is not computed: one for the overall view (a new arena shows
-        its first vote), ``style_min_votes`` for the style-controlled view, ``category_min_votes`` for the others."""
+        its first vote), ``style_min_votes`` for the style-controlled view, ``vision_min_votes`` for the vision
+        view, ``category_min_votes`` for the others."""
         if self.fact is None:
             return self.rules.style_min_votes if self.style_control else 1
+        if self.fact == "has_images":
+            return self.rules.vision_min_votes
         return self.rules.category_min_votes
 
 
@@ -249,6 +257,7 @@ def views(languages: Iterable[str], rules: Rules) -> Iterator[View]:
     yield View("long_prompt", "Long prompts", f"First prompt of {long_prompt} characters or more.", rules,
                "long_prompt")
     yield View("code", "Prompts with code", "First prompt contains code.", rules, "has_code")
+    yield View("vision", "Vision", "Battles with at least one image in a prompt.", rules, "has_images")
     for language in sorted(set(languages) - NO_LANGUAGE_VIEW):
         yield View(f"language:{language}", f"Language: {language}", f"First prompt in language {language!r}.", rules,
                    "language", language)

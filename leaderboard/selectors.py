@@ -11,7 +11,7 @@ from arena.errors import NotFound
 
 from .models import Snapshot
 
-VIEW_KEY = re.compile(r"^(overall|style_control|multi_turn|long_prompt|code|language:[A-Za-z0-9_-]{1,16})$")
+VIEW_KEY = re.compile(r"^(overall|style_control|multi_turn|long_prompt|code|vision|language:[A-Za-z0-9_-]{1,16})$")
 
 
 def snapshot_latest(view: str = "overall") -> Snapshot | None:
@@ -27,8 +27,8 @@ def snapshot_published_latest(view: str = "overall") -> Snapshot | None:
 def snapshot_latest_or_404(view: str) -> Snapshot:
     """The newest snapshot of a view, or NotFound saying why there is none."""
     if not VIEW_KEY.match(view):
-        raise NotFound(f"unknown view {view!r}; views are overall, style_control, multi_turn, long_prompt, code "
-                       "and language:<code>")
+        raise NotFound(f"unknown view {view!r}; views are overall, style_control, multi_turn, long_prompt, code, "
+                       "vision and language:<code>")
     snapshot = snapshot_latest(view)
     if snapshot is not None:
         return snapshot

@@ -72,6 +72,7 @@ VIEW_TITLES = {
     "multi_turn": gettext_lazy("Multi-turn"),
     "long_prompt": gettext_lazy("Long prompts"),
     "code": gettext_lazy("Prompts with code"),
+    "vision": gettext_lazy("Vision"),
 }
 VIEW_DESCRIPTIONS = {
     "overall": gettext_lazy("Every counted vote."),
@@ -79,6 +80,7 @@ VIEW_DESCRIPTIONS = {
                                   "bold)."),
     "multi_turn": gettext_lazy("Battles with follow-up questions."),
     "code": gettext_lazy("First prompt contains code."),
+    "vision": gettext_lazy("Battles with at least one image in a prompt."),
 }
 
 

@@ -14,6 +14,7 @@ See docs/adapters.md.
 from .base import (
     AdapterConfig,
     GenerationSettings,
+    Image,
     Message,
     ModelAdapter,
     StreamingResponse,
@@ -42,6 +43,7 @@ __all__ = [
     "ConfigurationError",
     "ContentRefused",
     "GenerationSettings",
+    "Image",
     "Message",
     "ModelAdapter",
     "ProviderError",

@@ -12,7 +12,10 @@ mid-stream; it becomes a retryable ProviderError, retried only if no text
 was shown yet.
 
 System messages go to the top-level ``system`` field; the key goes in
-``x-api-key``. Options: ``anthropic_version`` (default ``2023-06-01``).
+``x-api-key``. A user message with images becomes a list of content blocks:
+one ``image`` block per image (``source``: ``type: base64``, ``media_type``,
+``data``), then a ``text`` block unless the text is empty (images before text,
+as Anthropic recommends). Options: ``anthropic_version`` (default ``2023-06-01``).
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ class AnthropicAdapter(HTTPAdapter):
     label = "Anthropic Messages API"
     provider = "Anthropic"
     default_base_url = "https://api.anthropic.com"
+    supports_images = True
 
     def request_body(self, messages: Sequence[Message], settings: GenerationSettings) -> dict[str, Any]:
         """The JSON body: system text apart, the other messages in order."""
@@ -58,7 +62,7 @@ class AnthropicAdapter(HTTPAdapter):
         body: dict[str, Any] = {
             "model": self.config.model,
             "max_tokens": settings.max_tokens,
-            "messages": [{"role": m.role, "content": m.content} for m in messages if m.role != "system"],
+            "messages": [chat_message(m) for m in messages if m.role != "system"],
             "stream": True,
         }
         if system:
@@ -105,6 +109,19 @@ class AnthropicAdapter(HTTPAdapter):
                     break
         if meta.finish_reason == "content_filter" and not emitted:
             raise ContentRefused("Anthropic declined to answer")
+
+
+def chat_message(message: Message) -> dict[str, Any]:
+    """One message: a plain string, or image blocks then a text block when it carries images."""
+    if not message.images:
+        return {"role": message.role, "content": message.content}
+    blocks: list[dict[str, Any]] = [
+        {"type": "image", "source": {"type": "base64", "media_type": image.media_type, "data": image.base64()}}
+        for image in message.images
+    ]
+    if message.content:
+        blocks.append({"type": "text", "text": message.content})
+    return {"role": message.role, "content": blocks}
 
 
 def read_usage(usage: Any, meta: StreamMeta) -> None:

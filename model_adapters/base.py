@@ -30,10 +30,12 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, ClassVar
 
 from .conversation import (
+    IMAGE_MEDIA_TYPES,
     ROLES,
     AdapterConfig,
     FinishReason,
     GenerationSettings,
+    Image,
     Message,
     Role,
     Sleep,
@@ -49,11 +51,13 @@ if TYPE_CHECKING:
     import httpx
 
 __all__ = [
+    "IMAGE_MEDIA_TYPES",
     "MAX_RETRY_WAIT",
     "ROLES",
     "AdapterConfig",
     "FinishReason",
     "GenerationSettings",
+    "Image",
     "Message",
     "ModelAdapter",
     "Role",
@@ -66,7 +70,15 @@ __all__ = [
     "collect",
     "count_message_tokens",
     "count_tokens",
+    "refuse_images",
 ]
+
+
+def refuse_images(reason: str) -> BadRequest:
+    """The error for a conversation with images that this model cannot take; a voter is told just that."""
+    error = BadRequest(reason)
+    error.user_message = "This model cannot take images."
+    return error
 
 
 class ModelAdapter(ABC):
@@ -82,6 +94,11 @@ class ModelAdapter(ABC):
     requires_key: ClassVar[bool] = True
     requires_base_url: ClassVar[bool] = False
     supports_seed: ClassVar[bool] = False
+    #: Whether the provider's API takes images in user messages. A model's admin entry still has to say that the
+    #: model itself accepts them (ArenaModel.accepts_images); the local adapter decides per checkpoint.
+    supports_images: ClassVar[bool] = False
+    #: Why a conversation with images is refused when :meth:`accepts_images` is false (a BadRequest's message).
+    images_refusal: ClassVar[str] = "this model does not accept images"
 
     def __init__(
         self,
@@ -99,10 +116,20 @@ class ModelAdapter(ABC):
     def stream(
         self, messages: Sequence[Message], settings: GenerationSettings | None = None
     ) -> StreamingResponse:
-        """Start streaming an answer; iterate the result for text chunks."""
+        """Start streaming an answer; iterate the result for text chunks.
+
+        An empty conversation, or one with images for an adapter that does not accept them, is a BadRequest
+        raised here, before any network call or model load.
+        """
         if not messages:
             raise BadRequest("the conversation is empty")
+        if any(m.images for m in messages) and not self.accepts_images():
+            raise refuse_images(self.images_refusal)
         return StreamingResponse(self, list(messages), settings or GenerationSettings())
+
+    def accepts_images(self) -> bool:
+        """Whether this adapter can send images to its model: :attr:`supports_images` unless overridden."""
+        return self.supports_images
 
     @abstractmethod
     def _generate(

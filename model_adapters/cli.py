@@ -4,6 +4,7 @@
 
     python -m model_adapters kinds
     python -m model_adapters stream KIND --model ID [--base-url URL] [--key-env NAME] [--max-tokens N] "prompt"
+    python -m model_adapters stream KIND --model ID --image photo.jpg "What is in this picture?"
 
 ``stream`` prints the answer as it arrives on stdout, then the input and
 output tokens, time to first token, latency and finish reason on stderr. On
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from . import registry
-from .conversation import AdapterConfig, GenerationSettings, Message, StreamResult, Timeouts
+from .conversation import AdapterConfig, GenerationSettings, Image, Message, StreamResult, Timeouts
 from .errors import AdapterError
 
 
@@ -38,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     stream.add_argument("--key-env", default="", help="name of the environment variable holding the key")
     stream.add_argument("--key-file", default="", help="path of a file holding the key")
     stream.add_argument("--system", default="", help="a system message to send first")
+    stream.add_argument("--image", action="append", default=[], metavar="PATH",
+                        help="an image file to send with the prompt (repeatable; PNG and JPEG as they are, "
+                        "other formats re-encoded as PNG)")
     stream.add_argument("--max-tokens", type=int, default=256)
     stream.add_argument("--temperature", type=float)
     stream.add_argument("--top-p", type=float)
@@ -114,8 +118,28 @@ def _request(args: argparse.Namespace) -> tuple[AdapterConfig, GenerationSetting
         seed=args.seed,
     )
     messages = [Message("system", args.system)] if args.system else []
-    messages.append(Message("user", args.prompt))
+    messages.append(Message("user", args.prompt, tuple(read_image(path) for path in args.image)))
     return config, settings, messages
+
+
+def read_image(path: str) -> Image:
+    """An image file as the adapters take it: PNG and JPEG as they are, anything else Pillow reads as PNG."""
+    import io
+
+    import PIL.Image
+
+    try:
+        with open(path, "rb") as file:
+            data = file.read()
+        with PIL.Image.open(io.BytesIO(data)) as picture:
+            picture.load()
+            if picture.format in ("PNG", "JPEG"):
+                return Image(f"image/{picture.format.lower()}", data, picture.width, picture.height)
+            buffer = io.BytesIO()
+            picture.save(buffer, "PNG")
+            return Image("image/png", buffer.getvalue(), picture.width, picture.height)
+    except (OSError, PIL.Image.DecompressionBombError) as exc:
+        raise ValueError(f"cannot read the image {path}: {exc}") from None
 
 
 def _pair(item: str) -> tuple[str, str]:

@@ -11,9 +11,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from .errors import ConfigurationError
+from .errors import BadRequest, ConfigurationError
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
 
 Role = Literal["system", "user", "assistant"]
 ROLES: tuple[str, ...] = ("system", "user", "assistant")
@@ -24,18 +27,80 @@ FinishReason = Literal["stop", "length", "content_filter", "cancelled", "error",
 Sleep = Callable[[float], Awaitable[None]]
 
 
+#: The image types an adapter is given: the arena re-encodes every upload to one of these (arena/images.py).
+IMAGE_MEDIA_TYPES: tuple[str, ...] = ("image/png", "image/jpeg")
+
+
+@dataclass(frozen=True)
+class Image:
+    """An image attached to a user message: already validated and re-encoded, metadata stripped.
+
+    ``data`` is the encoded file (PNG or JPEG, as ``media_type`` says); ``sha256`` is the hex digest of
+    ``data``, the name the arena stores it under.
+    """
+
+    media_type: str
+    data: bytes
+    width: int
+    height: int
+
+    def __post_init__(self) -> None:
+        if self.media_type not in IMAGE_MEDIA_TYPES:
+            raise ValueError(f"image media type must be one of {', '.join(IMAGE_MEDIA_TYPES)}, not {self.media_type!r}")
+        if not isinstance(self.data, bytes) or not self.data:
+            raise ValueError("image data must be non-empty bytes")
+        if self.width < 1 or self.height < 1:
+            raise ValueError("image width and height must be positive")
+
+    @property
+    def sha256(self) -> str:
+        import hashlib
+
+        return hashlib.sha256(self.data).hexdigest()
+
+    def base64(self) -> str:
+        """The data as standard base64 (no line breaks), as every provider's JSON takes it."""
+        import base64
+
+        return base64.b64encode(self.data).decode("ascii")
+
+    def data_url(self) -> str:
+        """``data:<media type>;base64,<data>``, the form OpenAI-compatible ``image_url`` parts take."""
+        return f"data:{self.media_type};base64,{self.base64()}"
+
+    def decoded(self) -> PILImage:
+        """The picture decoded with Pillow, in RGB (for adapters that look at pixels: the demo, local checkpoints).
+
+        A BadRequest when Pillow cannot decode it (the arena validated it, so only a corrupted store does that).
+        """
+        import io
+
+        import PIL.Image
+
+        try:
+            with PIL.Image.open(io.BytesIO(self.data)) as opened:
+                return opened.convert("RGB")
+        except (OSError, ValueError, PIL.Image.DecompressionBombError):
+            raise BadRequest(f"an image ({self.media_type}, {self.width}×{self.height}) could not be decoded") from None
+
+
 @dataclass(frozen=True)
 class Message:
-    """One message of a conversation."""
+    """One message of a conversation; a user message may carry images (shown to the model before its text)."""
 
     role: Role
     content: str
+    images: tuple[Image, ...] = ()
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
             raise ValueError(f"message role must be one of {', '.join(ROLES)}, not {self.role!r}")
         if not isinstance(self.content, str):
             raise ValueError("message content must be a string")
+        if not isinstance(self.images, tuple) or any(not isinstance(image, Image) for image in self.images):
+            raise ValueError("message images must be a tuple of Image")
+        if self.images and self.role != "user":
+            raise ValueError("only user messages carry images")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,9 @@ stops for safety ends with ``finishReason: SAFETY`` (or a sibling reason);
 both become ContentRefused when no text was shown, ``content_filter`` after.
 
 System messages go to ``systemInstruction``; the assistant role is ``model``.
+A user message with images has one ``inline_data`` part per image
+(``mime_type`` and base64 ``data``) before its ``text`` part, which is left out
+when the text is empty (Gemini rejects empty text parts).
 Options: ``api_version`` (default ``v1beta``).
 """
 
@@ -37,6 +40,7 @@ class GeminiAdapter(HTTPAdapter):
     provider = "Gemini"
     default_base_url = "https://generativelanguage.googleapis.com"
     supports_seed = True
+    supports_images = True
 
     def request_body(self, messages: Sequence[Message], settings: GenerationSettings) -> dict[str, Any]:
         """The JSON body: ``contents`` with user/model roles, ``systemInstruction``, ``generationConfig``."""
@@ -48,7 +52,7 @@ class GeminiAdapter(HTTPAdapter):
             config["stopSequences"] = list(settings.stop)
         body: dict[str, Any] = {
             "contents": [
-                {"role": "model" if m.role == "assistant" else "user", "parts": [{"text": m.content}]}
+                {"role": "model" if m.role == "assistant" else "user", "parts": message_parts(m)}
                 for m in messages
                 if m.role != "system"
             ],
@@ -95,6 +99,18 @@ class GeminiAdapter(HTTPAdapter):
                     meta.finish_reason = finish_reason(str(reason))
         if meta.finish_reason == "content_filter" and not emitted:
             raise ContentRefused("Gemini stopped the answer for safety")
+
+
+def message_parts(message: Message) -> list[dict[str, Any]]:
+    """A message's parts: its images as ``inline_data``, then its text (always, for a message without images)."""
+    if not message.images:
+        return [{"text": message.content}]
+    parts: list[dict[str, Any]] = [
+        {"inline_data": {"mime_type": image.media_type, "data": image.base64()}} for image in message.images
+    ]
+    if message.content:
+        parts.append({"text": message.content})
+    return parts
 
 
 def finish_reason(reason: str) -> FinishReason:

@@ -10,6 +10,12 @@ appends ``/chat/completions``). Each event's data is a
 ``usage``; ``data: [DONE]`` ends the stream, though some servers just close it.
 An ``{"error": ...}`` object in a data line is a failure reported mid-stream.
 
+A user message with images is sent as content parts: a ``text`` part (when the
+text is not empty), then one ``image_url`` part per image whose ``url`` is a
+``data:image/png;base64,...`` URL. Messages without images stay plain strings,
+which every compatible server takes; whether a given server's model reads
+images is the admin's call (the model's "accepts images" box).
+
 Options (``AdapterConfig.options``):
 
 - ``include_usage`` (default true): ask for the usage chunk; turn it off for
@@ -49,13 +55,14 @@ class OpenAICompatAdapter(HTTPAdapter):
     requires_key = False  # local servers (vLLM, Ollama) often need none
     requires_base_url = True
     supports_seed = True
+    supports_images = True
 
     def request_body(self, messages: Sequence[Message], settings: GenerationSettings) -> dict[str, Any]:
         """The JSON body of the request."""
         options = self.config.options
         body: dict[str, Any] = {
             "model": self.config.model,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "messages": [chat_message(m) for m in messages],
             "stream": True,
             str(options.get("max_tokens_field", "max_tokens")): settings.max_tokens,
         }
@@ -103,6 +110,15 @@ class OpenAICompatAdapter(HTTPAdapter):
                         meta.finish_reason = FINISH_REASONS.get(str(reason), "stop")
         if meta.finish_reason == "content_filter" and not emitted:
             raise ContentRefused(f"{self.provider} filtered the answer")
+
+
+def chat_message(message: Message) -> dict[str, Any]:
+    """One message as the API takes it: plain text, or text and ``image_url`` parts when it carries images."""
+    if not message.images:
+        return {"role": message.role, "content": message.content}
+    parts: list[dict[str, Any]] = [{"type": "text", "text": message.content}] if message.content else []
+    parts += [{"type": "image_url", "image_url": {"url": image.data_url()}} for image in message.images]
+    return {"role": message.role, "content": parts}
 
 
 def read_usage(usage: Any, meta: StreamMeta) -> None:

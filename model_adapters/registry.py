@@ -25,34 +25,39 @@ class AdapterSpec:
     queue: str = "default"  # the Celery queue whose workers may run this kind
     requires_key: bool = True
     requires_base_url: bool = False
+    supports_images: bool = False  # the adapter sends images (local: only checkpoints with an image processor)
     help: str = ""
 
 
 SPECS: tuple[AdapterSpec, ...] = (
     AdapterSpec(
-        "demo", "model_adapters.demo.DemoAdapter", "Offline demo model", requires_key=False,
-        help="Streams built-in text with realistic pacing; no network, no key. Model id picks the persona.",
+        "demo", "model_adapters.demo.DemoAdapter", "Offline demo model", requires_key=False, supports_images=True,
+        help="Streams built-in text with realistic pacing; no network, no key. Model id picks the persona. "
+        "Takes images: the answer starts with one sentence per image (its size and main colours).",
     ),
     AdapterSpec(
         "openai", "model_adapters.openai_compat.OpenAICompatAdapter", "OpenAI-compatible chat completions",
-        requires_key=False, requires_base_url=True,
+        requires_key=False, requires_base_url=True, supports_images=True,
         help="OpenAI, vLLM, SGLang, TGI, llama.cpp server, Ollama, OpenRouter, DeepSeek, xAI, Mistral, Together, "
         "Groq, … by base URL (the one ending in /v1). Key optional. Options: include_usage, max_tokens_field, "
-        "extra_body.",
+        "extra_body. Images go as image_url parts with data: URLs (the served model must be a vision model).",
     ),
     AdapterSpec(
-        "anthropic", "model_adapters.anthropic.AnthropicAdapter", "Anthropic Messages API",
-        help="Base URL defaults to https://api.anthropic.com. Options: anthropic_version.",
+        "anthropic", "model_adapters.anthropic.AnthropicAdapter", "Anthropic Messages API", supports_images=True,
+        help="Base URL defaults to https://api.anthropic.com. Options: anthropic_version. "
+        "Images go as base64 image blocks.",
     ),
     AdapterSpec(
-        "gemini", "model_adapters.gemini.GeminiAdapter", "Google Gemini",
-        help="Base URL defaults to https://generativelanguage.googleapis.com. Options: api_version.",
+        "gemini", "model_adapters.gemini.GeminiAdapter", "Google Gemini", supports_images=True,
+        help="Base URL defaults to https://generativelanguage.googleapis.com. Options: api_version. "
+        "Images go as inline_data parts.",
     ),
     AdapterSpec(
         "local", "model_adapters.local.LocalCheckpointAdapter", "Local checkpoint (GPU worker)",
-        queue="gpu", requires_key=False,
+        queue="gpu", requires_key=False, supports_images=True,
         help="Model id is the path of a Hugging Face format directory on the GPU worker. "
-        "Options: device (auto, cpu, cuda), dtype (auto, bfloat16, float16, float32).",
+        "Options: device (auto, cpu, cuda), dtype (auto, bfloat16, float16, float32). "
+        "Takes images only when the checkpoint has an image processor (a vision-language checkpoint).",
     ),
 )
 

@@ -86,7 +86,10 @@ def fragility(pairs: PairCounts, strengths: NDArray[np.float64], above: int, bel
     while gap > 0 and refits < max_rounds:
         left = pairs.with_weights(counts - removed)
         _, _, hessian = bt_objective(r, left)  # includes the gauge term, so the solve is well posed
-        w = np.linalg.solve(hessian, c)
+        try:
+            w = np.linalg.solve(hessian, c)
+        except np.linalg.LinAlgError:  # the removals cut the comparison graph apart: the least-squares direction
+            w = np.linalg.lstsq(hessian, c, rcond=None)[0]
         p = expit(r[pairs.first] - r[pairs.second])
         # Change of the gap per battle removed, per (pair, outcome) cell: negative shrinks it.
         effect = -(COLUMN_SCORE[None, :] - p[:, None]) * (w[pairs.first] - w[pairs.second])[:, None]

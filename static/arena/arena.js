@@ -16,6 +16,14 @@ const maxTurns = Number(root.dataset.maxTurns || 6);
 const maxPromptChars = Number(root.dataset.maxPromptChars || 8000);
 const minVoteSeconds = Number(root.dataset.minVoteSeconds || 0);
 const promptCount = $("prompt-count");
+const composer = $("composer");
+const maxImages = Number(root.dataset.maxImages || 0); // 0: this arena takes no images
+const imageMaxBytes = Number(root.dataset.imageMaxBytes || 10 * 1024 * 1024);
+const imageTypes = (root.dataset.imageTypes || "").split(",").map((t) => t.trim()).filter(Boolean);
+const attachButton = $("attach");
+const imageInput = $("image-input");
+const attachmentList = $("attachments");
+const THUMB_PX = 160; // the longest side of an attachment's preview, drawn on a canvas (the CSP takes no blob: URLs)
 const FOLLOW_SLACK_PX = 24; // this close to the bottom counts as "at the bottom": the pane keeps following the stream
 
 let battle = null;   // the server's view of the battle, with chunks merged in
@@ -26,6 +34,7 @@ let busy = false;
 let countsAt = 0;   // when a vote on the current battle starts to count (ms since the epoch; 0: it does now)
 let countdown = null;
 const renderQueued = new Set();
+const imageNodes = new Map(); // each turn's thumbnails in each pane, kept across renders
 const STORAGE_KEY = "arena.battle";
 const WATCHDOG_MS = 20000; // while waiting, ask the server now and then: it fails answers whose worker is gone
 
@@ -68,12 +77,16 @@ function csrfToken() {
   return match ? decodeURIComponent(match[1]) : "";
 }
 
+// A JSON request, or a multipart one when ``body`` is FormData (the browser writes its Content-Type and boundary).
 async function api(method, url, body) {
+  const form = body instanceof FormData;
+  const headers = { "X-CSRFToken": csrfToken(), Accept: "application/json" };
+  if (!form) headers["Content-Type"] = "application/json";
   const response = await fetch(url, {
     method,
     credentials: "same-origin",
-    headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken(), Accept: "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
+    headers,
+    body: body === undefined ? undefined : form ? body : JSON.stringify(body),
   });
   let data = {};
   try { data = await response.json(); } catch { /* an empty or non-JSON body */ }
@@ -211,7 +224,17 @@ function renderPane(side) {
     const prompt = document.createElement("div");
     prompt.className = "msg user";
     prompt.dir = "auto"; // a right-to-left prompt reads right to left
-    prompt.textContent = turn.prompt;
+    const images = turn.images || [];
+    if (images.length) {
+      const text = document.createElement("div");
+      text.textContent = turn.prompt;
+      // The same nodes on every render (one per chunk): the images are not fetched and laid out again.
+      const key = `${battle.id}:${side}:${turn.index}:${images.map((image) => image.sha256).join(",")}`;
+      if (!imageNodes.has(key)) imageNodes.set(key, turnImages(images));
+      prompt.append(imageNodes.get(key), text);
+    } else {
+      prompt.textContent = turn.prompt;
+    }
     const reply = document.createElement("div");
     const a = turn.answers[side];
     reply.className = `msg model ${a.status}`;
@@ -227,6 +250,38 @@ function renderPane(side) {
   }
   box.setAttribute("aria-busy", String(battle.status === "generating"));
   box.scrollTop = follow ? box.scrollHeight : top; // a reader scrolled up to read stays where they are
+}
+
+// A turn's images, above its prompt: thumbnails sized from the stored dimensions (no jump when they load), each a
+// link to the image itself.
+function turnImages(images) {
+  const list = document.createElement("div");
+  list.className = "msg-images";
+  images.forEach((image, i) => {
+    const link = document.createElement("a");
+    link.href = image.url;
+    link.target = "_blank";
+    link.rel = "noopener";
+    const img = document.createElement("img");
+    img.src = image.url;
+    img.alt = interpolate(gettext("Image %(number)s of your prompt, %(width)s × %(height)s pixels"),
+      { number: i + 1, width: image.width, height: image.height });
+    const [width, height] = fit(image.width, image.height, THUMB_PX);
+    img.width = width;
+    img.height = height;
+    img.decoding = "async";
+    link.append(img);
+    list.append(link);
+  });
+  return list;
+}
+
+// A width × height scaled down (never up) to fit a square of ``side`` pixels; at least 1 × 1.
+function fit(width, height, side) {
+  const w = Number(width) || side;
+  const h = Number(height) || side;
+  const scale = Math.min(1, side / w, side / h);
+  return [Math.max(1, Math.round(w * scale)), Math.max(1, Math.round(h * scale))];
 }
 
 // Under a finished answer: copy its Markdown source.
@@ -285,6 +340,9 @@ function renderControls() {
   });
   const canPrompt = !busy && (status === "idle" || (status === "ready" && turns < maxTurns));
   promptBox.disabled = !canPrompt;
+  attachButton.disabled = !canPrompt || attachments.length >= maxImages;
+  attachmentList.querySelectorAll("button").forEach((b) => { b.disabled = busy; });
+  renderImageWarning();
   sendButton.disabled = !canPrompt || !renderCount();
   document.querySelectorAll('input[name="mode"], #pickers select').forEach((input) => { input.disabled = status !== "idle"; });
   newRoundButton.hidden = status === "idle";
@@ -368,6 +426,11 @@ async function send(event) {
     showNotice(interpolate(gettext("The prompt has %(length)s characters; the limit is %(max)s. Shorten it to send it."), { length: promptBox.value.length, max: maxPromptChars }));
     return;
   }
+  const textOnly = textOnlySides();
+  if (attachments.length && textOnly.length) {
+    showNotice(textOnlyMessage(textOnly));
+    return;
+  }
   busy = true;
   renderControls();
   showNotice("");
@@ -375,15 +438,17 @@ async function send(event) {
     if (!battle) {
       const body = { prompt, mode: mode() };
       if (body.mode === "side_by_side") Object.assign(body, { model_a: $("pick-a").value, model_b: $("pick-b").value });
-      battle = await api("POST", "/api/battles", body);
+      battle = await api("POST", "/api/battles", withImages(body));
       remember(battle.id);
       promptBox.value = "";
+      clearAttachments();
       busy = false;
       render();
       connect();
     } else {
-      battle = await api("POST", `/api/battles/${battle.id}/turns`, { prompt });
+      battle = await api("POST", `/api/battles/${battle.id}/turns`, withImages({ prompt }));
       promptBox.value = "";
+      clearAttachments();
       busy = false;
       render();
       if (!socket) connect();
@@ -393,6 +458,240 @@ async function send(event) {
     showNotice(error.message);
     renderControls();
   }
+}
+
+// ---- images attached to the prompt ------------------------------------------
+// Each attachment: { file, width, height, thumb, item } (thumb: a data: URL of a small preview, or "" while it is
+// drawn or when the browser cannot read the file: the server then says what is wrong with it; item: its list item).
+
+let attachments = [];
+let dragDepth = 0;
+
+const TYPE_NAMES = { "image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WebP", "image/gif": "GIF" };
+
+function typeNames() {
+  return imageTypes.map((t) => TYPE_NAMES[t] || t.replace(/^image\//, "").toUpperCase()).join(", ");
+}
+
+// A file's size as the voter reads it: "850 KB", "12.5 MB".
+function fileSize(bytes) {
+  if (bytes < 1024 * 1024) return interpolate(gettext("%(size)s KB"), { size: Math.max(1, Math.round(bytes / 1024)) });
+  return interpolate(gettext("%(size)s MB"), { size: (bytes / (1024 * 1024)).toFixed(1) });
+}
+
+// The prompt as the server takes it: JSON without images, a multipart form with them (each file a field "images").
+function withImages(body) {
+  if (!attachments.length) return body;
+  const form = new FormData();
+  for (const [key, value] of Object.entries(body)) form.append(key, value);
+  attachments.forEach((a) => form.append("images", a.file, a.file.name || "image"));
+  return form;
+}
+
+// Add files from the picker, a paste or a drop: what this arena would refuse is told at once and left out.
+function addFiles(files) {
+  if (!maxImages || promptBox.disabled) return; // nothing can be sent now (answers streaming, or voted)
+  const problems = [];
+  let over = 0;
+  for (const file of files) {
+    const name = file.name || gettext("The pasted image");
+    if (!imageTypes.includes(file.type)) {
+      problems.push(interpolate(gettext("%(name)s is not an image of a type this arena takes (%(types)s)."), { name, types: typeNames() }));
+    } else if (file.size > imageMaxBytes) {
+      problems.push(interpolate(gettext("%(name)s is %(size)s; the limit is %(limit)s per image."), { name, size: fileSize(file.size), limit: fileSize(imageMaxBytes) }));
+    } else if (attachments.length >= maxImages) {
+      over += 1;
+    } else {
+      const attachment = { file, width: 0, height: 0, thumb: "", item: null };
+      attachments.push(attachment);
+      drawThumb(attachment);
+    }
+  }
+  if (over) {
+    problems.push(interpolate(ngettext("%(over)s image was left out: a prompt takes at most %(max)s.", "%(over)s images were left out: a prompt takes at most %(max)s.", over), { max: maxImages, over }));
+  }
+  if (problems.length) showNotice(problems.join(" ")); else clearErrorNotice();
+  renderAttachments();
+  renderControls();
+}
+
+async function drawThumb(attachment) {
+  try {
+    const bitmap = await createImageBitmap(attachment.file);
+    attachment.width = bitmap.width;
+    attachment.height = bitmap.height;
+    const [width, height] = fit(bitmap.width, bitmap.height, THUMB_PX);
+    const canvas = document.createElement("canvas");
+    canvas.width = width;
+    canvas.height = height;
+    canvas.getContext("2d").drawImage(bitmap, 0, 0, width, height);
+    bitmap.close();
+    attachment.thumb = canvas.toDataURL("image/png");
+  } catch {
+    return; // not readable here: the server will say why; the preview stays a placeholder
+  }
+  if (!attachments.includes(attachment)) return;
+  const preview = document.createElement("img");
+  preview.className = "attachment-preview";
+  preview.src = attachment.thumb;
+  [preview.width, preview.height] = fit(attachment.width, attachment.height, THUMB_PX);
+  attachment.item.querySelector(".attachment-preview").replaceWith(preview);
+  renderAttachments();
+}
+
+// An error notice is about what the voter is fixing; a change to the attachments takes it away (not a reveal).
+function clearErrorNotice() {
+  if (notice.dataset.kind === "error") showNotice("");
+}
+
+function removeAttachment(attachment) {
+  const index = attachments.indexOf(attachment);
+  if (index < 0) return;
+  attachments.splice(index, 1);
+  attachment.item.remove();
+  clearErrorNotice();
+  renderAttachments();
+  renderControls();
+  const buttons = attachmentList.querySelectorAll("button");
+  (buttons[Math.min(index, buttons.length - 1)] || (attachButton.disabled ? promptBox : attachButton)).focus();
+}
+
+function clearAttachments() {
+  attachments = [];
+  attachmentList.replaceChildren();
+  renderAttachments();
+}
+
+// One list item per attachment, made once (a re-render never takes the focus from its remove button); the
+// numbers in the names follow the order.
+function attachmentItem(attachment) {
+  const item = document.createElement("li");
+  item.className = "attachment";
+  const preview = document.createElement("span");
+  preview.className = "attachment-preview";
+  const name = document.createElement("span");
+  name.className = "attachment-name";
+  name.textContent = attachment.file.name || gettext("The pasted image");
+  name.title = name.textContent;
+  const remove = document.createElement("button");
+  remove.type = "button";
+  remove.className = "remove-attachment secondary";
+  remove.textContent = "×";
+  remove.addEventListener("click", () => removeAttachment(attachment));
+  item.append(preview, name, remove);
+  return item;
+}
+
+function renderAttachments() {
+  attachments.forEach((a, i) => {
+    if (!a.item) a.item = attachmentItem(a);
+    if (a.item.parentNode !== attachmentList) attachmentList.append(a.item);
+    const number = i + 1;
+    const preview = a.item.querySelector(".attachment-preview");
+    if (preview instanceof HTMLImageElement) {
+      preview.alt = interpolate(gettext("Image %(number)s to attach, %(width)s × %(height)s pixels"), { number, width: a.width, height: a.height });
+    } else {
+      preview.textContent = interpolate(gettext("Image %(number)s"), { number });
+    }
+    const remove = a.item.querySelector("button");
+    remove.setAttribute("aria-label", interpolate(gettext("Remove image %(number)s"), { number }));
+    remove.disabled = busy;
+  });
+  attachmentList.hidden = !attachments.length;
+  // Said once there is something to count (a live region: it stays in the page, empty).
+  $("image-count").textContent = attachments.length
+    ? interpolate(ngettext("%(count)s / %(max)s image", "%(count)s / %(max)s images", maxImages), { count: attachments.length, max: maxImages })
+    : "";
+}
+
+// The sides whose model takes no images, in side-by-side mode (anonymous battles draw only models that do).
+function textOnlySides() {
+  if (!maxImages) return [];
+  if (battle) {
+    if (battle.mode !== "side_by_side" || !battle.models) return [];
+    return SIDES.filter((side) => {
+      const model = battle.models[side];
+      if (typeof model.accepts_images === "boolean") return !model.accepts_images;
+      const option = [...$(`pick-${side}`).options].find((o) => o.value === model.name);
+      return option ? option.dataset.images === "no" : false;
+    }).map((side) => ({ side, name: battle.models[side].name }));
+  }
+  if (mode() !== "side_by_side") return [];
+  return SIDES.map((side) => ({ side, option: $(`pick-${side}`).selectedOptions[0] }))
+    .filter(({ option }) => option && option.dataset.images === "no") // unknown: the server judges
+    .map(({ side, option }) => ({ side, name: option.value }));
+}
+
+function textOnlyMessage(sides) {
+  if (sides.length === 2) {
+    return interpolate(gettext("Neither %(a)s nor %(b)s takes images: pick models marked “(images)”, or remove the images."), { a: sides[0].name, b: sides[1].name });
+  }
+  return interpolate(gettext("%(model)s (%(name)s) does not take images: pick a model marked “(images)”, or remove the images."), { model: sideName(sides[0].side), name: sides[0].name });
+}
+
+function renderImageWarning() {
+  const warning = $("image-warning");
+  const sides = attachments.length ? textOnlySides() : [];
+  const text = sides.length ? textOnlyMessage(sides) : "";
+  if (warning.textContent !== text) warning.textContent = text;
+  warning.hidden = !text;
+}
+
+function hasFiles(event) {
+  return Boolean(event.dataTransfer) && [...event.dataTransfer.types].includes("Files");
+}
+
+function wireImages() {
+  if (!maxImages) return;
+  $("attach-group").hidden = false;
+  imageInput.accept = imageTypes.join(",");
+  $("image-help").textContent = interpolate(ngettext("Up to %(max)s image per prompt (%(types)s), at most %(size)s each; you can also paste or drop them here.", "Up to %(max)s images per prompt (%(types)s), at most %(size)s each; you can also paste or drop them here.", maxImages), { max: maxImages, types: typeNames(), size: fileSize(imageMaxBytes) });
+  attachButton.addEventListener("click", () => imageInput.click());
+  imageInput.addEventListener("change", () => {
+    addFiles([...imageInput.files]);
+    imageInput.value = ""; // the same file can be picked again after it was removed
+  });
+  // A paste of images (and no text) into the prompt box attaches them; a paste of text stays a paste of text.
+  composer.addEventListener("paste", (event) => {
+    const data = event.clipboardData;
+    if (!data || !data.files.length || data.types.includes("text/plain")) return;
+    event.preventDefault();
+    addFiles([...data.files]);
+  });
+  const dropHint = $("drop-hint");
+  const highlight = (on) => { composer.classList.toggle("dropping", on); dropHint.hidden = !on; };
+  composer.addEventListener("dragenter", (event) => {
+    if (!hasFiles(event) || promptBox.disabled) return;
+    event.preventDefault();
+    dragDepth += 1;
+    highlight(true);
+  });
+  composer.addEventListener("dragover", (event) => {
+    if (!hasFiles(event)) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = promptBox.disabled ? "none" : "copy";
+  });
+  composer.addEventListener("dragleave", (event) => {
+    if (!hasFiles(event)) return;
+    dragDepth = Math.max(0, dragDepth - 1);
+    if (!dragDepth) highlight(false);
+  });
+  composer.addEventListener("drop", (event) => {
+    if (!hasFiles(event)) return;
+    event.preventDefault();
+    dragDepth = 0;
+    highlight(false);
+    if (!promptBox.disabled) addFiles([...event.dataTransfer.files]);
+  });
+  // A file dropped beside the form must not open in the tab, leaving the battle.
+  document.addEventListener("dragover", (event) => {
+    if (hasFiles(event) && !composer.contains(event.target)) { event.preventDefault(); event.dataTransfer.dropEffect = "none"; }
+  });
+  document.addEventListener("drop", (event) => {
+    if (hasFiles(event) && !composer.contains(event.target)) event.preventDefault();
+  });
+  document.querySelectorAll("#pickers select").forEach((select) => select.addEventListener("change", renderImageWarning));
+  renderAttachments();
 }
 
 // A POST about the current battle: the controls wait while it runs; a 409 means this page is behind the
@@ -513,6 +812,7 @@ function newRound() {
   countsAt = 0;
   disconnect();
   battle = null;
+  imageNodes.clear();
   busy = false;
   showNotice("");
   render();
@@ -520,7 +820,7 @@ function newRound() {
 }
 
 setInterval(() => { if (battle && battle.status === "generating" && !pendingEvents) resync(); }, WATCHDOG_MS);
-$("composer").addEventListener("submit", send);
+composer.addEventListener("submit", send);
 promptBox.addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
     event.preventDefault();
@@ -545,6 +845,7 @@ document.querySelectorAll("button.regenerate").forEach((b) => b.addEventListener
 stopButton.addEventListener("click", stop);
 newRoundButton.addEventListener("click", newRound);
 document.querySelectorAll('input[name="mode"]').forEach((input) =>
-  input.addEventListener("change", () => { $("pickers").hidden = mode() !== "side_by_side"; }));
+  input.addEventListener("change", () => { $("pickers").hidden = mode() !== "side_by_side"; renderImageWarning(); }));
+wireImages();
 render();
 restore();

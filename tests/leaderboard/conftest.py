@@ -10,3 +10,4 @@ def small_arena_thresholds(settings):
     (``override_settings`` on a test applies after this fixture)."""
     settings.ARENA_STYLE_MIN_VOTES = 1
     settings.ARENA_RANK_MIN_VOTES = 0
+    settings.ARENA_VISION_MIN_VOTES = 1

@@ -52,6 +52,7 @@ def random_arena(seed: int, n: int = 400) -> None:
             model_a=a, model_b=b, status=Battle.Status.VOTED, session_key=f"s{i}", ip_hash=ip, created_at=when,
             turn_count=rng.choice([1, 1, 2, 3]), first_prompt_chars=rng.choice([10, 49, 50, 51, 400]),
             has_code=rng.random() < 0.3, language=rng.choice(["en", "en", "fr", "de", "", "und"]),
+            has_images=i % 5 == 0,  # not drawn from rng: the other facts stay what they were
             # A prompt asked very often, one asked often, unique ones, and imports with no prompt.
             prompt_fingerprint=rng.choice(["", "hot", "hot", "hot", "warm", f"u{i}", f"u{i}", f"u{i}"]),
             mode=Battle.Mode.ANONYMOUS if counts else Battle.Mode.SIDE_BY_SIDE))

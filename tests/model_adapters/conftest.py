@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from .wire import KEY_ENV, SECRET
+from .wire import KEY_ENV, SECRET, check_request
 from .wire_server import WireServer
 
 
@@ -18,9 +18,19 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_checkpoint(tmp_path_factory.mktemp("tiny-llama"))
 
 
+@pytest.fixture(scope="session")
+def vision_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random LLaVA (CLIP vision tower, Llama text model) with its processor, built once per test session."""
+    pytest.importorskip("transformers")
+    from .tiny_checkpoint import build_tiny_vision_checkpoint
+
+    return build_tiny_vision_checkpoint(tmp_path_factory.mktemp("tiny-llava"))
+
+
 @pytest.fixture
 def wire_server() -> Iterator[WireServer]:
-    server = WireServer().start()
+    """A local server playing scripted replies, refusing requests malformed for the provider (wire.check_request)."""
+    server = WireServer(check=check_request).start()
     yield server
     server.stop()
 

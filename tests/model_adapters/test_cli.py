@@ -86,3 +86,36 @@ def test_the_echo_demo_answers_with_the_prompt_verbatim():
     status, out, err = run_cli("stream", "demo", "--model", "echo", "--option", "delay=0", prompt)
     assert status == 0, err
     assert out.rstrip("\n") == prompt
+
+
+def test_images_given_with_image_go_with_the_prompt(wire_server: WireServer, provider_key, tmp_path):
+    import PIL.Image
+
+    PIL.Image.new("RGB", (6, 4), (255, 0, 0)).save(tmp_path / "red.png")
+    PIL.Image.new("RGB", (3, 2), (0, 0, 255)).save(tmp_path / "blue.gif")
+    wire_server.reply(Reply(parts=PROVIDERS["anthropic"].answer(["Red", " and blue"])))
+    status, out, _ = run_cli(
+        "stream", "anthropic", "--model", "claude", "--base-url", wire_server.url, "--key-env", KEY_ENV,
+        "--image", str(tmp_path / "red.png"), "--image", str(tmp_path / "blue.gif"), "What colours ?",
+    )
+    assert (status, out) == (0, "Red and blue")
+    blocks = wire_server.requests[0].body["messages"][0]["content"]
+    assert [b["type"] for b in blocks] == ["image", "image", "text"]
+    assert [b["source"]["media_type"] for b in blocks[:2]] == ["image/png", "image/png"]  # the GIF re-encoded
+
+
+def test_the_demo_describes_an_image_given_on_the_command_line(tmp_path):
+    import PIL.Image
+
+    PIL.Image.new("RGB", (6, 4), (255, 255, 255)).save(tmp_path / "white.jpg", quality=95)
+    status, out, _ = run_cli("stream", "demo", "--model", "echo", "--option", "delay=0",
+                             "--image", str(tmp_path / "white.jpg"), "hi")
+    assert status == 0
+    assert out == "Image 1 is 6×4 pixels, mostly white (#ffffff).\n\nhi"
+
+
+def test_an_unreadable_image_is_a_usage_error(tmp_path):
+    (tmp_path / "not.png").write_bytes(b"no image here")
+    status, _, err = run_cli("stream", "demo", "--model", "echo", "--image", str(tmp_path / "not.png"), "hi")
+    assert status == 2
+    assert "cannot read the image" in err

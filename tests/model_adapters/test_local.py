@@ -1,4 +1,7 @@
-"""The local-checkpoint adapter, on the CPU, with a tiny checkpoint built and saved by the test."""
+"""The local-checkpoint adapter, on the CPU, with tiny checkpoints built and saved by the tests.
+
+``checkpoint`` is a text-only Llama; ``vision_checkpoint`` a LLaVA with a CLIP vision tower and a processor.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +14,19 @@ from pathlib import Path
 
 import pytest
 
-from model_adapters import AdapterConfig, ConfigurationError, GenerationSettings, Message, collect, registry
+from model_adapters import AdapterConfig, BadRequest, ConfigurationError, GenerationSettings, Message, collect, registry
 from model_adapters.base import ModelAdapter
+
+from .pictures import red_and_blue, solid
+from .tiny_checkpoint import IMAGE_TOKEN, IMAGE_TOKENS_PER_IMAGE
 
 pytestmark = pytest.mark.local_model
 
 GREEDY = GenerationSettings(max_tokens=12, temperature=0)
 HELLO = [Message("system", "you are a bird"), Message("user", "hello cat")]
 OTHER = [Message("user", "why is the sun red ?")]
+PICTURE = red_and_blue()
+SEEING = [Message("system", "you are a bird"), Message("user", "hello cat", (PICTURE,))]
 
 
 def local_adapter(path: Path, **options: object) -> ModelAdapter:
@@ -147,3 +155,93 @@ async def test_a_tokenizer_without_a_chat_template_is_a_configuration_error(chec
     config_path.write_text(json.dumps(tokenizer_config))
     with pytest.raises(ConfigurationError, match="chat template"):
         await collect(local_adapter(copy).stream(HELLO, GREEDY))
+
+
+# -- images ------------------------------------------------------------------------------------------------------
+
+
+async def test_a_checkpoint_without_an_image_processor_refuses_images_before_loading(checkpoint):
+    from model_adapters.local import CACHE
+
+    CACHE.clear()
+    adapter = local_adapter(checkpoint)
+    assert not adapter.accepts_images()
+    with pytest.raises(BadRequest, match=r"^this checkpoint has no image processor, so it cannot take images$") as caught:
+        adapter.stream(SEEING, GREEDY)
+    assert caught.value.user_message == "This model cannot take images."
+    assert len(CACHE) == 0, "refused before the model was loaded"
+
+
+def test_a_loaded_checkpoint_without_an_image_processor_refuses_images_too():
+    from model_adapters.local import LoadedCheckpoint, encode_prompt
+
+    loaded = LoadedCheckpoint(path="/models/text-only", tokenizer=object(), model=object())
+    with pytest.raises(BadRequest, match="no image processor"):
+        encode_prompt(loaded, SEEING)
+
+
+def test_the_checkpoint_files_say_whether_it_has_an_image_processor(checkpoint, vision_checkpoint, tmp_path):
+    from model_adapters.local import has_image_processor
+
+    assert not has_image_processor(checkpoint)
+    assert has_image_processor(vision_checkpoint)
+    assert json.loads((vision_checkpoint / "processor_config.json").read_text())["image_processor"]
+    older = tmp_path / "older"  # transformers 4 wrote the image processor's own file
+    older.mkdir()
+    (older / "preprocessor_config.json").write_text(json.dumps({"image_processor_type": "CLIPImageProcessor"}))
+    assert has_image_processor(older)
+    audio = tmp_path / "audio"  # a feature extractor is no image processor
+    audio.mkdir()
+    (audio / "preprocessor_config.json").write_text(json.dumps({"feature_extractor_type": "WhisperFeatureExtractor"}))
+    assert not has_image_processor(audio)
+
+
+async def test_a_vision_checkpoint_gets_the_pixels_and_streams_what_transformers_generates(vision_checkpoint):
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    adapter = local_adapter(vision_checkpoint)
+    assert adapter.accepts_images()
+    response = adapter.stream(SEEING, GREEDY)
+    chunks = [chunk async for chunk in response]
+    result = response.result
+    assert result is not None
+    assert len(chunks) > 1 and "".join(chunks) == result.text
+    assert result.output_tokens == 12 and result.tokens_counted is False
+
+    processor = AutoProcessor.from_pretrained(vision_checkpoint)
+    model = AutoModelForImageTextToText.from_pretrained(vision_checkpoint)
+    chat = [
+        {"role": "system", "content": [{"type": "text", "text": "you are a bird"}]},
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "hello cat"}]},
+    ]
+    prompt = processor.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+    assert prompt.count(IMAGE_TOKEN) == 1
+    inputs = processor(text=prompt, images=[PICTURE.decoded()], return_tensors="pt", add_special_tokens=False)
+    image_token_id = processor.tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
+    assert int((inputs["input_ids"] == image_token_id).sum()) == IMAGE_TOKENS_PER_IMAGE
+    assert result.input_tokens == inputs["input_ids"].shape[1]
+    with torch.inference_mode():
+        output = model.generate(**inputs, max_new_tokens=12, do_sample=False)
+    assert result.text == processor.tokenizer.decode(output[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+
+
+async def test_the_answer_of_a_vision_checkpoint_depends_on_the_image(vision_checkpoint):
+    red = await greedy_text(vision_checkpoint, [Message("user", "hello cat", (solid((255, 0, 0)),))], 16)
+    blue = await greedy_text(vision_checkpoint, [Message("user", "hello cat", (solid((0, 0, 255)),))], 16)
+    assert red and blue and red != blue
+
+
+async def test_every_image_of_the_conversation_takes_its_tokens_in_the_prompt(vision_checkpoint):
+    adapter = local_adapter(vision_checkpoint)
+    plain = [Message("user", "hello cat"), Message("assistant", "yes"), Message("user", "why ?")]
+    pictures = [Message("user", "hello cat", (PICTURE, solid((0, 128, 0)))), Message("assistant", "yes"),
+                Message("user", "why ?", (PICTURE,))]
+    without = await collect(adapter.stream(plain, GenerationSettings(max_tokens=2, temperature=0)))
+    with_images = await collect(adapter.stream(pictures, GenerationSettings(max_tokens=2, temperature=0)))
+    assert with_images.input_tokens == without.input_tokens + 3 * IMAGE_TOKENS_PER_IMAGE
+
+
+async def test_a_vision_checkpoint_answers_a_conversation_without_images_too(vision_checkpoint):
+    result = await collect(local_adapter(vision_checkpoint).stream(HELLO, GREEDY))
+    assert result.text and result.output_tokens == 12 and result.finish_reason == "length"

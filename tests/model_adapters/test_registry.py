@@ -21,6 +21,7 @@ def test_every_spec_points_at_an_adapter_class_that_agrees_with_it(spec):
     assert cls.kind == spec.kind
     assert cls.requires_key == spec.requires_key
     assert cls.requires_base_url == spec.requires_base_url
+    assert cls.supports_images == spec.supports_images
     assert spec.label and spec.help
 
 

@@ -6,6 +6,11 @@ to force stalls), optionally cut off without the final chunk (a dropped
 connection). Requests are recorded for assertions, and the server notices when
 the client goes away mid-body (``disconnected``), which is how the tests see
 that closing a stream closes the upstream request.
+
+Given a ``check`` (the conftest fixture passes :func:`.wire.check_request`), the
+server first checks each request's body the way the real API would, and
+answers a malformed one with that check's status and error body instead of
+the next scripted reply (which stays queued).
 """
 
 from __future__ import annotations
@@ -14,9 +19,13 @@ import json
 import queue
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+#: A request check: given the path and the decoded body, ``(status, JSON error body)`` to refuse it, else None.
+RequestCheck = Callable[[str, Any], "tuple[int, bytes] | None"]
 
 
 @dataclass
@@ -51,11 +60,17 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = raw
         headers = {k.lower(): v for k, v in self.headers.items()}
-        self.server.owner.requests.append(Request("POST", self.path, headers, body))
-        try:
-            reply = self.server.owner.replies.get_nowait()
-        except queue.Empty:
-            reply = Reply(500, [b'{"error": {"message": "no scripted reply"}}'], content_type="application/json")
+        owner = self.server.owner
+        owner.requests.append(Request("POST", self.path, headers, body))
+        refusal = owner.check(self.path, body) if owner.check is not None else None
+        if refusal is not None:
+            owner.refused.append(refusal[1])
+            reply = Reply(refusal[0], [refusal[1]], content_type="application/json")
+        else:
+            try:
+                reply = owner.replies.get_nowait()
+            except queue.Empty:
+                reply = Reply(500, [b'{"error": {"message": "no scripted reply"}}'], content_type="application/json")
         self.close_connection = True
         try:
             self._play(reply)
@@ -93,9 +108,11 @@ class _Server(ThreadingHTTPServer):
 class WireServer:
     """Start with :meth:`start`, queue replies with :meth:`reply`, stop with :meth:`stop`."""
 
-    def __init__(self) -> None:
+    def __init__(self, check: RequestCheck | None = None) -> None:
+        self.check = check
         self.replies: queue.Queue[Reply] = queue.Queue()
         self.requests: list[Request] = []
+        self.refused: list[bytes] = []  # the error bodies of requests the check refused
         self.stopping = threading.Event()
         self.disconnected = threading.Event()
         self._server = _Server(("127.0.0.1", 0), _Handler)
