@@ -114,9 +114,9 @@ def models_fill(conn: Any, n_models: int) -> None:
         INSERT INTO arena_arenamodel (id, name, organization, license, link, adapter_kind, provider_model, base_url,
                                       key_env, key_file, generation, timeouts, options, sampling_weight, state,
                                       created_at, updated_at, aliases, prerelease_variants, test_ok, test_summary,
-                                      test_fingerprint)
+                                      test_fingerprint, accepts_images)
         SELECT i, 'bench-model-' || lpad(i::text, 3, '0'), 'Org ' || (i %% 40), 'Apache-2.0', '', '', '', '', '', '',
-               '{}', '{}', '{}', 1.0, 'paused', now(), now(), '', 0, false, '', ''
+               '{}', '{}', '{}', 1.0, 'paused', now(), now(), '', 0, false, '', '', false
         FROM generate_series(1, %(n)s::int) AS i""", {"n": n_models})
 
 
@@ -159,14 +159,15 @@ def battles_fill(conn: Any, first: int, last: int, tables: dict[str, list[float]
     conn.execute("""
         INSERT INTO arena_battle (id, uuid, mode, status, session_key, ip_hash, created_at, ready_at, turn_count,
                                   first_prompt_chars, has_code, language, source, external_id, model_a_id, model_b_id,
-                                  prompt_fingerprint)
+                                  prompt_fingerprint, has_images)
         SELECT id, gen_random_uuid(), mode, CASE WHEN failed THEN 'failed' ELSE 'voted' END,
                CASE WHEN ip_hash = '' THEN '' ELSE 's-' || ip_hash END, ip_hash, created_at,
                created_at - interval '5 seconds', turn_count, first_prompt_chars, has_code, language,
                CASE WHEN ip_hash = '' THEN 'bench-import' ELSE '' END, '', model_a, model_b,
                -- 1% of battles ask one of 5 frequent prompts (0.2% of the votes each), the others a unique one.
                CASE WHEN id % 100 = 3 THEN substr(md5('frequent-' || (id / 100 % 5)::text), 1, 32)
-                    ELSE substr(md5(id::text), 1, 32) END
+                    ELSE substr(md5(id::text), 1, 32) END,
+               false  -- text battles only, as the figures recorded before the vision view
         FROM bench_draw ORDER BY id""")
     conn.execute("""
         INSERT INTO arena_vote (id, outcome, counts, excluded_reason, time_to_vote, session_key, ip_hash, created_at,
