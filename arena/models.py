@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -199,6 +200,8 @@ class Battle(models.Model):
                 fields=["source", "external_id"], condition=~Q(external_id=""), name="battle_unique_import"
             ),
         ]
+        # The refresh counts failed battles at every run (leaderboard/tallies.py): few, so a partial index.
+        indexes = [models.Index(fields=["status"], condition=Q(status="failed"), name="battle_failed")]
 
     def __str__(self) -> str:
         return f"Battle {self.uuid}"
@@ -346,6 +349,26 @@ class Vote(models.Model):
 
     def __str__(self) -> str:
         return f"Vote {self.outcome} on {self.battle_id}"
+
+
+class VoteChange(models.Model):
+    """A vote whose ``counts`` changed after it was cast (an anomalous-voter flag, an admin's review).
+
+    Written in the same transaction as the change, through :func:`votes_changed`, so that the
+    leaderboard's incremental count (``leaderboard/tallies.py``) judges those votes again; the
+    refresh deletes the entries it has applied.
+    """
+
+    vote = models.ForeignKey(Vote, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Change of vote {self.vote_id}"
+
+
+def votes_changed(vote_ids: Iterable[int]) -> None:
+    """Record that these votes' ``counts`` changed (call inside the transaction that changes them)."""
+    VoteChange.objects.bulk_create([VoteChange(vote_id=pk) for pk in sorted(set(vote_ids))], batch_size=1000)
 
 
 class AdminAlert(models.Model):

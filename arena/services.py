@@ -27,7 +27,7 @@ from . import human_check, images, streaming
 from . import leaks as leak_rules
 from .dispatch import SIDES, side_dispatch, turn_dispatch
 from .errors import Conflict, InvalidInput, TooManyRequests, Unavailable
-from .models import COMPLETE_FINISH_REASONS, Answer, ArenaModel, Battle, Turn, TurnImage, Vote
+from .models import COMPLETE_FINISH_REASONS, Answer, ArenaModel, Battle, Turn, TurnImage, Vote, votes_changed
 from .prompts import prompt_fingerprint, prompt_has_code, prompt_language
 from .sampling import NotEnoughModels, pair_sample
 from .selectors import answer_findings, battle_of_session
@@ -431,8 +431,11 @@ def votes_reinstate(*, vote_ids: list[int], by: str) -> int:
     reinstated them and when; the snapshot rules (too fast, daily cap, duplicated prompts) still apply.
     """
     with transaction.atomic():
-        changed = Vote.objects.filter(pk__in=vote_ids, counts=False).exclude(excluded_reason="side_by_side").update(
+        which = Vote.objects.filter(pk__in=vote_ids, counts=False).exclude(excluded_reason="side_by_side")
+        changing = list(which.select_for_update().values_list("pk", flat=True))
+        changed = Vote.objects.filter(pk__in=changing).update(
             counts=True, reinstated_at=timezone.now(), reinstated_by=by[:150])
+        votes_changed(changing)
     if changed:
         transaction.on_commit(_leaderboard_notify, robust=True)
     return changed
@@ -447,6 +450,7 @@ def votes_exclude(*, vote_ids: list[int], by: str) -> int:
                                                          "was": vote.excluded_reason or "counted"}}
             vote.counts, vote.excluded_reason, vote.reinstated_at, vote.reinstated_by = False, ADMIN_REVIEW, None, ""
         Vote.objects.bulk_update(votes, ["counts", "excluded_reason", "evidence", "reinstated_at", "reinstated_by"])
+        votes_changed(vote.pk for vote in votes)
     if votes:
         transaction.on_commit(_leaderboard_notify, robust=True)
     return len(votes)

@@ -15,9 +15,13 @@ battles with one answer lacking them). The timeline runs one vote every few seco
 so addresses vote across UTC midnights.
 
 At each size it runs ``snapshot_refresh`` (every view, the configured rounds, the method of
-``ARENA_LEADERBOARD_METHOD``) twice, each in a fresh child process: the first also sums the style
-counts of the battles added since the last refresh (:func:`leaderboard.counting.battle_styles_fill`;
-at the first size, every battle), the second is a refresh in steady state. It reports the wall and
+``ARENA_LEADERBOARD_METHOD``), each time in a fresh child process: first after the fill (it sums
+the style counts of the new battles, :func:`leaderboard.counting.battle_styles_fill`, and judges
+their votes into the ledger, ``leaderboard/tallies.py``: at the first size, every vote from
+scratch), then again with nothing new (the steady state), then, with ``--before DIR``, the refresh
+of another checkout's code on the same votes (the comparison in the same run), and last after
+``--new-votes`` more battles (default 10,000) are added with the indexes in place, as a live
+arena's votes arrive since its last refresh. It reports the wall and
 CPU time of each (the CPU time of the refreshing process only, not of the PostgreSQL server) and the process's peak
 resident memory (``ru_maxrss`` of that child, which includes Python, Django and NumPy, measured by the child itself),
 with its resident memory just before the refresh for comparison. It also says how much of the wall time was the
@@ -40,7 +44,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -234,8 +238,12 @@ def without_indexes(conn: Any) -> Iterator[None]:
             conn.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
 
 
-def fill(url: str, first: int, last: int, n_models: int, seed: int) -> float:
-    """Add battles ``first``..``last``; returns the seconds it took (indexes and VACUUM ANALYZE included)."""
+def fill(url: str, first: int, last: int, n_models: int, seed: int, *, bulk: bool = True) -> float:
+    """Add battles ``first``..``last``; returns the seconds it took (indexes and VACUUM ANALYZE included).
+
+    ``bulk``: drop the indexes and build them again afterwards (for millions of rows); otherwise the
+    rows go in with the indexes in place, in one transaction, as an arena's new votes would.
+    """
     import psycopg
 
     started = time.perf_counter()
@@ -245,12 +253,12 @@ def fill(url: str, first: int, last: int, n_models: int, seed: int) -> float:
         conn.execute("SET maintenance_work_mem = '512MB'")
         if first == 1:
             models_fill(conn, n_models)
-        with without_indexes(conn):
+        with without_indexes(conn) if bulk else nullcontext():
             step = 1_000_000
             for lo in range(first, last + 1, step):
                 with conn.transaction():
                     battles_fill(conn, lo, min(lo + step - 1, last), tables, seed=((seed + lo) % 1000) / 1000)
-        conn.execute("VACUUM ANALYZE")
+        conn.execute("VACUUM ANALYZE" if bulk else "ANALYZE")
     return time.perf_counter() - started
 
 
@@ -290,8 +298,8 @@ def baseline_refresh() -> int:
         if not kept or len(kept) < view.min_votes:
             continue
         battles = battles_from_rows(kept, names, style=view.style_control)
-        ci = ("sandwich" if view.style_control and battles.n_battles > settings.ARENA_STYLE_BOOTSTRAP_MAX_VOTES
-              else "bootstrap")
+        limit = settings.ARENA_STYLE_BOOTSTRAP_MAX_VOTES if view.style_control else settings.ARENA_BOOTSTRAP_MAX_VOTES
+        ci = "sandwich" if battles.n_battles > limit else "bootstrap"
         engine.compute_leaderboard(battles, ci=ci, rounds=settings.ARENA_SNAPSHOT_ROUNDS, seed=0,
                                    style_control=view.style_control, elo_k=None)
         counts_hash(battles)
@@ -367,8 +375,11 @@ def child(which: str) -> None:
                       "peak_counting_mib": meter.peak_counting, "fits": meter.fits, "details": details}))
 
 
-def measure(env: dict[str, str], which: str) -> dict[str, Any]:
-    result = subprocess.run([sys.executable, "-m", "bench.refresh", "--child", which], cwd=ROOT, env=env,
+def measure(env: dict[str, str], which: str, root: Path = ROOT) -> dict[str, Any]:
+    """One refresh in a fresh child process, with the code of the checkout at ``root``."""
+    if root != ROOT:
+        env = {**env, "PYTHONPATH": os.pathsep.join([str(root), *env["PYTHONPATH"].split(os.pathsep)[1:]])}
+    result = subprocess.run([sys.executable, "-m", "bench.refresh", "--child", which], cwd=root, env=env,
                             capture_output=True, text=True, timeout=3600, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"the {which} refresh failed:\n{result.stdout}{result.stderr}")
@@ -407,10 +418,17 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         filled = 0
         for size in args.sizes:
             seconds = fill(url, filled + 1, size, args.models, args.seed)
-            filled = size
             row: dict[str, Any] = {"size": size, "fill_s": seconds, **counts(url)}
             row["refresh"] = measure(env, "refresh")  # sums the style counts of the new battles first
             row["again"] = measure(env, "refresh")  # a refresh in steady state: every battle's style summed
+            if args.before is not None:
+                row["before"] = measure(env, "refresh", args.before)  # another checkout's code, same votes
+            filled = size
+            if args.new_votes:
+                # New votes since the last refresh, as a live arena has them (on the latest days' addresses).
+                fill(url, size + 1, size + args.new_votes, args.models, args.seed, bulk=False)
+                filled = size + args.new_votes
+                row["new"] = measure(env, "refresh")
             if size == args.sizes[0] and not args.no_baseline:
                 row["baseline"] = measure(env, "baseline")
             results.append(row)
@@ -425,7 +443,9 @@ def report(args: argparse.Namespace, results: list[dict[str, Any]]) -> str:
              "| votes (battles, answers) | fill | refresh wall (CPU) | of which engine fits | peak RSS (before) "
              "| peak RSS in the fits / before the first | views |", "|---|---|---|---|---|---|---|"]
     for row in results:
-        for label, key in ((", first refresh", "refresh"), (", next refresh", "again"), (", old Python path", "baseline")):
+        for label, key in ((", first refresh", "refresh"), (", next refresh", "again"),
+                           (f", after {args.new_votes:,} new battles", "new"),
+                           (f", code of {args.before}", "before"), (", old Python path", "baseline")):
             if key not in row:
                 continue
             m = row[key]
@@ -453,6 +473,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--style-bootstrap-max-votes", type=int, help="ARENA_STYLE_BOOTSTRAP_MAX_VOTES (default: "
                         "the application's)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the old Python path")
+    parser.add_argument("--before", type=Path, help="a checkout of earlier code (e.g. a git worktree) whose refresh "
+                        "is timed on the same votes right after the steady-state one")
+    parser.add_argument("--new-votes", type=int, default=10_000,
+                        help="battles added after the steady-state refresh, for a third refresh (0: none)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/postgres",
                         help="an administrative connection")

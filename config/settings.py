@@ -271,6 +271,9 @@ ARENA_VISION_MIN_VOTES = env_int("ARENA_VISION_MIN_VOTES", 200, minimum=1)
 ARENA_RANK_MIN_VOTES = env_int("ARENA_RANK_MIN_VOTES", 30, minimum=0)
 ARENA_LEADERBOARD_METHOD = env_str("ARENA_LEADERBOARD_METHOD", "bootstrap")  # a key of ratings.leaderboard.METHODS
 ARENA_STYLE_BOOTSTRAP_MAX_VOTES = env_int("ARENA_STYLE_BOOTSTRAP_MAX_VOTES", 10000, minimum=0)
+# Under the bootstrap preset, a view (other than the style-controlled one) with more counted votes gets sandwich
+# intervals: at that size the two agree (docs/leaderboard.md) and the sandwich costs a fraction of 1000 refits.
+ARENA_BOOTSTRAP_MAX_VOTES = env_int("ARENA_BOOTSTRAP_MAX_VOTES", 100000, minimum=0)
 # Duplicated prompts (docs/integrity.md): one first prompt counts at most max(MIN_VOTES, SHARE x the votes).
 ARENA_DUPLICATE_PROMPT_SHARE = env_float("ARENA_DUPLICATE_PROMPT_SHARE", 0.001, minimum=0.0, maximum=1.0)
 ARENA_DUPLICATE_PROMPT_MIN_VOTES = env_int("ARENA_DUPLICATE_PROMPT_MIN_VOTES", 20, minimum=0)

@@ -315,13 +315,22 @@ def _style_columns() -> list[str]:
     return [f"{side}_{feature}" for side in "ab" for feature in STYLE_FEATURES]
 
 
-def battle_styles_fill() -> None:
-    """Sum the style counts of every voted battle not summed yet into :class:`~leaderboard.models.BattleStyle`.
+def battle_styles_fill(vote_ids: Sequence[int] | None = None) -> None:
+    """Sum the style counts of every voted battle not summed yet into :class:`~leaderboard.models.BattleStyle`
+    (only the battles of ``vote_ids`` if given: those a refresh has not seen yet).
 
     A voted battle's answers never change, so each battle is summed once; the first refresh after an
     upgrade sums them all. A battle counts as complete when it has answers on both sides and each is
     a list of four numbers; otherwise the style-controlled view leaves it out.
     """
+    if vote_ids is not None:
+        for start in range(0, len(vote_ids), 500):
+            _styles_fill(vote_ids[start:start + 500])
+        return
+    _styles_fill(None)
+
+
+def _styles_fill(vote_ids: Sequence[int] | None) -> None:
     k = len(STYLE_FEATURES)
     if connection.vendor == "postgresql":
         element = "CASE WHEN jsonb_typeof(a.style -> {i}) = 'number' THEN (a.style ->> {i})::float8 END"
@@ -332,6 +341,9 @@ def battle_styles_fill() -> None:
         shaped = "json_type(a.style) = 'array' AND json_array_length(a.style) = %(k)s"
         number = "json_type(a.style, '$[{i}]') IN ('integer', 'real')"
     complete = " AND ".join([shaped, *(number.format(i=i) for i in range(k))])
+    among = ("AND v.id IN (" + ", ".join(f"%(vote{i})s" for i in range(len(vote_ids))) + ")") if vote_ids else ""
+    if vote_ids is not None and not vote_ids:
+        return
     sums = ", ".join(f"COALESCE(SUM(CASE WHEN a.side = '{side}' THEN {element.format(i=i)} END), 0)"
                      for side in "ab" for i in range(k))
     sql = f"""INSERT INTO {_table(BattleStyle)} (battle_id, complete, {", ".join(_style_columns())})
@@ -340,14 +352,14 @@ def battle_styles_fill() -> None:
                AND SUM(CASE WHEN a.id IS NULL OR ({complete}) THEN 0 ELSE 1 END) = 0,
                {sums}
         FROM (SELECT v.battle_id AS battle_id FROM {_table(Vote)} v
-              WHERE NOT EXISTS (SELECT 1 FROM {_table(BattleStyle)} c WHERE c.battle_id = v.battle_id)) m
+              WHERE NOT EXISTS (SELECT 1 FROM {_table(BattleStyle)} c WHERE c.battle_id = v.battle_id) {among}) m
         LEFT JOIN {_table(Turn)} t ON t.battle_id = m.battle_id
         LEFT JOIN {_table(Answer)} a ON a.turn_id = t.id
         WHERE TRUE
         GROUP BY m.battle_id
         ON CONFLICT (battle_id) DO NOTHING"""
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(sql, {"k": k})
+        cursor.execute(sql, {"k": k, **{f"vote{i}": pk for i, pk in enumerate(vote_ids or ())}})
 
 
 def _style_sql(rules: Rules, up_to: int | None) -> tuple[str, dict[str, Any]]:

@@ -96,6 +96,43 @@ class BattleStyle(models.Model):
         return f"Style of battle {self.battle_id}"
 
 
+class Ledger(models.Model):
+    """What the refresh's rules made of every vote, kept between refreshes so that each judges only what is new.
+
+    One row per set of rule thresholds (``rules``), with the cells the counted votes fall in; the
+    votes themselves are in its :class:`LedgerChunk` rows. Written by ``leaderboard/tallies.py``
+    in the same transaction as the reads it records. Safe to delete: the next refresh counts every
+    vote again (slower once).
+    """
+
+    rules = models.CharField(max_length=500, unique=True, help_text="The thresholds it judged by (JSON).")
+    seen = models.BigIntegerField(help_text="The largest vote id judged.")
+    votes = models.BigIntegerField(help_text="How many votes were judged (every vote up to the largest id).")
+    meta = models.JSONField(default=dict, help_text="Exclusion reasons, languages and often-asked prompts.")
+    cells = models.BinaryField(help_text="The (models, outcome, battle facts) cell keys, packed NumPy.")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Ledger up to vote {self.seen}"
+
+
+class LedgerChunk(models.Model):
+    """Consecutive votes of a :class:`Ledger`, as packed NumPy arrays: ids, status, cells and style counts."""
+
+    ledger = models.ForeignKey(Ledger, on_delete=models.CASCADE, related_name="chunks")
+    first_vote = models.BigIntegerField()
+    votes = models.PositiveIntegerField()
+    judged = models.BinaryField()
+    style = models.BinaryField()
+
+    class Meta:
+        ordering = ["ledger", "first_vote"]
+        constraints = [models.UniqueConstraint(fields=["ledger", "first_vote"], name="ledger_chunk_unique_start")]
+
+    def __str__(self) -> str:
+        return f"Ledger chunk from vote {self.first_vote}"
+
+
 class ImageRelease(models.Model):
     """An admin made a snapshot's images public (the snapshot admin's action "Make the images public").
 

@@ -35,7 +35,7 @@ from ratings.fragility import leaderboard_fragility
 from ratings.outcomes import FROM_ARENA
 from ratings.style import STYLE_FEATURES
 
-from . import counting
+from . import counting, tallies
 from .models import Snapshot
 from .retention import first_of_day
 from .rules import Rules, View, VoteRow, judged, views
@@ -183,16 +183,17 @@ def snapshot_refresh(*, rounds: int | None = None, seed: int | None = None, forc
     rules = Rules.from_settings()
     method, options = leaderboard_method()
     with counting.consistent_reads():
-        counting.battle_styles_fill()
-        tally = counting.tally(rules)
+        judgement = tallies.ledger_advance(rules)
+        tally = judgement.tally()
         if not tally.votes:
             return []
         latest = snapshot_latest("overall")
         if not force and latest is not None and latest.vote_id_max == tally.last_vote and latest.votes == tally.votes:
             return []
         names = dict(ArenaModel.objects.values_list("pk", "name"))
-        style = counting.style_battles(rules, tally, names)
-        fresh = fresh_record(rules)
+        fresh = fresh_record(judgement.fresh_votes())
+        style = judgement.style_battles(names)  # uses the judgement up
+        del judgement
     rounds = settings.ARENA_SNAPSHOT_ROUNDS if rounds is None else rounds
     seed = settings.ARENA_SNAPSHOT_SEED if seed is None else seed
     overall = counting.view_battles(tally.cells, next(views((), rules)), names)
@@ -234,10 +235,10 @@ def snapshot_refresh(*, rounds: int | None = None, seed: int | None = None, forc
     return [stored[key] for key in keys]
 
 
-def fresh_record(rules: Rules) -> dict[str, Any]:
+def fresh_record(counted: dict[int, int]) -> dict[str, Any]:
     """The fresh-vote provisional rule's figures for a run: each model tested in two or more variants before its
-    release, with its release date and the counted votes cast on it since (docs/integrity.md)."""
-    counted = counting.fresh_votes(rules)
+    release, with its release date and ``counted``, the counted votes cast on it since, by model id
+    (docs/integrity.md)."""
     tested = ArenaModel.objects.filter(prerelease_variants__gte=2).values_list("pk", "name", "prerelease_variants",
                                                                                "released_at")
     models = {name: {"variants": variants, "released_at": released.isoformat() if released else None,
@@ -271,11 +272,19 @@ class Computing:
     progress: Progress | None
 
     def interval_method(self, votes: int) -> str:
-        """The preset's intervals, except sandwich for a style-controlled view too large to bootstrap per battle."""
+        """The preset's intervals, except sandwich for a view too large to bootstrap: above
+        ``ARENA_STYLE_BOOTSTRAP_MAX_VOTES`` for the style-controlled view (refitted per battle),
+        above ``ARENA_BOOTSTRAP_MAX_VOTES`` for the others."""
         ci = self.options["ci"]
-        if self.view.style_control and ci == "bootstrap" and votes > settings.ARENA_STYLE_BOOTSTRAP_MAX_VOTES:
+        if ci == "bootstrap" and votes > self.bootstrap_max_votes:
             return "sandwich"
         return ci
+
+    @property
+    def bootstrap_max_votes(self) -> int:
+        if self.view.style_control:
+            return int(settings.ARENA_STYLE_BOOTSTRAP_MAX_VOTES)
+        return int(settings.ARENA_BOOTSTRAP_MAX_VOTES)
 
     def snapshot(self, found: counting.ViewBattles, overall: counting.ViewBattles) -> Pending:
         battles, view = found.battles, self.view
@@ -292,7 +301,8 @@ class Computing:
         filters: dict[str, Any] = {**self.rules.to_filters(), "view": view.key, "description": view.description,
                                    "style_control": view.style_control, "leaderboard_method": self.method}
         if ci != self.options["ci"]:
-            filters["style_bootstrap_max_votes"] = settings.ARENA_STYLE_BOOTSTRAP_MAX_VOTES
+            key = "style_bootstrap_max_votes" if view.style_control else "bootstrap_max_votes"
+            filters[key] = self.bootstrap_max_votes
         # The style-controlled view keeps every counted vote's id range and models, as it did vote by vote.
         scope = overall if view.style_control else found
         snapshot = Snapshot(

@@ -47,7 +47,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from arena.models import ArenaModel, Vote
+from arena.models import ArenaModel, Vote, votes_changed
 from ratings.bradley_terry import ELO_PER_NAT
 
 from .models import Snapshot
@@ -330,5 +330,7 @@ def _exclude(which: Q, findings: list[Finding], limits: Thresholds) -> None:
                 "signals": signals}
     with transaction.atomic():
         # Counted votes only, never reinstated ones: an admin's decision stands.
-        Vote.objects.filter(which, counts=True, reinstated_at__isnull=True, battle__mode="anonymous").update(
-            counts=False, excluded_reason=RULE, evidence=evidence)
+        flagged = list(Vote.objects.select_for_update(of=("self",)).filter(
+            which, counts=True, reinstated_at__isnull=True, battle__mode="anonymous").values_list("pk", flat=True))
+        Vote.objects.filter(pk__in=flagged).update(counts=False, excluded_reason=RULE, evidence=evidence)
+        votes_changed(flagged)

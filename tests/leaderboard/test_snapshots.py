@@ -201,6 +201,20 @@ def test_a_style_controlled_view_too_large_to_bootstrap_gets_sandwich_intervals_
         assert next(s for s in snapshot_refresh(rounds=10, force=True) if s.view == "style_control").ci_method == "bootstrap"
 
 
+def test_a_view_too_large_to_bootstrap_gets_sandwich_intervals_and_the_page_says_why(client) -> None:
+    play(30)
+    with override_settings(ARENA_BOOTSTRAP_MAX_VOTES=29):
+        overall = next(s for s in snapshot_refresh(rounds=10) if s.view == "overall")
+    assert (overall.ci_method, overall.rounds, overall.filters["bootstrap_max_votes"]) == ("sandwich", 0, 29)
+    assert "style_bootstrap_max_votes" not in overall.filters
+    html = client.get("/leaderboard").content.decode()
+    assert "Sandwich intervals rather than the bootstrap: this view has more than 29 votes, where the two agree" in html
+    assert "python -m ratings battles.jsonl --ci sandwich" in html
+    with override_settings(ARENA_BOOTSTRAP_MAX_VOTES=30):
+        again = next(s for s in snapshot_refresh(rounds=10, force=True) if s.view == "overall")
+    assert again.ci_method == "bootstrap" and "bootstrap_max_votes" not in again.filters
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_refresh_outside_a_transaction_reads_every_query_from_one_snapshot_of_the_votes() -> None:
     # On PostgreSQL this runs the refresh's own REPEATABLE READ transaction (tests otherwise run inside one).

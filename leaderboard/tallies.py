@@ -1,0 +1,767 @@
+"""The refresh's count kept from one refresh to the next (a ledger), so that each refresh judges only what is new.
+
+:func:`leaderboard.counting.tally` reads and judges every vote: at millions of votes, most of a
+refresh. Yet what the rules make of a vote depends on few others:
+
+- rules 1 and 2 (the vote's ``counts`` flag, a vote cast too fast) on the vote alone;
+- rule 3 (the daily cap) on the earlier votes of the same address on the same UTC day, its *partition*;
+- rule 4 (duplicated prompts) on every vote, but only through the number of votes passing rules 1-3
+  and through the votes of the few prompts asked often enough to be capped.
+
+So the ledger keeps, for every vote, what rules 1-3 made of it (its *status*: passing, over the
+daily cap, or the reason rule 1 or 2 left it out), the cell (models, outcome, battle facts) of each
+passing vote, and its battle's style counts; and the prompts with more votes than
+``duplicate_prompt_min_votes`` with their vote counts. A refresh (:func:`ledger_advance`)
+
+1. reads the votes cast since the last one and those whose ``counts`` changed since (``arena.VoteChange``);
+2. judges rules 1-3 again for every vote of the partitions they fall in, whole;
+3. applies rule 4 anew, reading the votes of only the prompts that can be over the cap;
+4. counts the cells with NumPy (:meth:`Judgement.tally`).
+
+Its results are :func:`leaderboard.counting.tally`'s and :func:`~leaderboard.counting.style_battles`'s,
+cell for cell and row for row (``tests/leaderboard/test_tallies.py``).
+
+Storage: :class:`~leaderboard.models.Ledger` (one row per set of thresholds, with the cell keys)
+and its :class:`~leaderboard.models.LedgerChunk` rows (up to :data:`CHUNK_VOTES` consecutive votes
+each, as packed NumPy arrays), in the database and in the transaction of the reads they record, so
+that a restored backup restores its ledger with it. A refresh rewrites only the chunks whose votes
+it judged again. What keeps it right:
+
+- votes committed late (a vote id below one already read): the number of votes up to the largest id
+  seen must equal the ledger's; if not, the ids are compared and the missing votes judged (a deleted
+  vote is dropped the same way);
+- thresholds changed (``ARENA_*`` settings): a new ledger from a full count, judged in SQL
+  (:func:`_ledger_build`); the old one is deleted;
+- a change to a vote's ``counts`` outside :func:`arena.models.votes_changed` is not seen: every
+  code path that changes one records it (the admin's review, the anomalous-voter rule).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import numpy as np
+from django.db import connection, transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+from numpy.typing import NDArray
+
+from arena.models import ArenaModel, Battle, Vote, VoteChange
+from ratings.data import Battles
+from ratings.outcomes import FROM_ARENA
+from ratings.style import STYLE_FEATURES
+
+from . import counting
+from .models import BattleStyle, Ledger, LedgerChunk
+from .rules import FACT_SQL, FACTS, Rules, VoteRow, exclusion_reason, prompt_sample_key
+
+CHUNK_VOTES = 65_536  # votes per stored chunk: a refresh rewrites the last one (about 3 MB) and any it judged again
+BATCH = 500  # values per IN (...) list (SQLite allows 999 parameters; PostgreSQL takes POSTGRES_BATCH)
+POSTGRES_BATCH = 5000
+PASSING, CAPPED = 0, 1  # statuses; rule 1 and 2 reasons follow, from 2 (``Judgement.reasons``)
+FLAGS = tuple(name for name in counting.FACT_NAMES if name != "language")  # boolean facts, one bit each
+# A cell key packs (model A, model B, outcome, boolean facts, language) into 64 bits.
+MODEL_BITS, OUTCOME_BITS, LANGUAGE_BITS = 24, 2, 64 - 2 * 24 - 2 - len(FLAGS)
+VOTE_FIELDS = ("pk", "battle_id", "battle__model_a_id", "battle__model_b_id", "outcome", "counts", "excluded_reason",
+               "time_to_vote", "ip_hash", "created_at", "battle__turn_count", "battle__first_prompt_chars",
+               "battle__has_code", "battle__language", "battle__prompt_fingerprint", "battle__has_images")
+K = len(STYLE_FEATURES)
+
+
+def vote_rows(queryset: Any) -> Iterator[VoteRow]:
+    """The votes of a queryset as :class:`~leaderboard.rules.VoteRow`, in the queryset's order."""
+    for values in queryset.values_list(*VOTE_FIELDS).iterator(chunk_size=5000):
+        yield VoteRow(*values)
+
+
+def rules_key(rules: Rules) -> str:
+    """The thresholds that decide a vote's status and cell, and which prompts are followed for rule 4 (the others
+    are applied at each refresh)."""
+    return json.dumps({"ledger": 2, "min_vote_seconds": rules.min_vote_seconds, "cap": rules.max_votes_per_ip_per_day,
+                       "long_prompt_chars": rules.long_prompt_chars,
+                       "prompt_min_votes": rules.duplicate_prompt_min_votes, "facts": list(counting.FACT_NAMES),
+                       "outcomes": sorted(FROM_ARENA), "style": list(STYLE_FEATURES)}, sort_keys=True)
+
+
+# ---- packing --------------------------------------------------------------------------------------------------------
+
+
+def _pack(arrays: dict[str, NDArray[Any]]) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]  # the stub's allow_pickle catches the names
+    return buffer.getvalue()
+
+
+def _unpack(data: bytes | memoryview) -> dict[str, NDArray[Any]]:
+    with np.load(io.BytesIO(bytes(data)), allow_pickle=False) as stored:
+        return {name: stored[name] for name in stored.files}
+
+
+def cell_keys(a: NDArray[np.int64], b: NDArray[np.int64], outcome: NDArray[Any], flags: NDArray[Any],
+              language: NDArray[Any]) -> NDArray[np.uint64]:
+    """Cell keys of votes: model ids, outcome code, the boolean facts as bits, and the language's index."""
+    if len(a) and (max(int(a.max()), int(b.max())) >= 1 << MODEL_BITS or int(language.max()) >= 1 << LANGUAGE_BITS):
+        raise ValueError("model ids or languages beyond what a ledger cell key holds")
+    key = a.astype(np.uint64)
+    for part, bits in ((b, MODEL_BITS), (outcome, OUTCOME_BITS), (flags, len(FLAGS)), (language, LANGUAGE_BITS)):
+        key = (key << np.uint64(bits)) | part.astype(np.uint64)
+    return key
+
+
+def _cell_columns(keys: NDArray[np.uint64]) -> tuple[NDArray[np.int64], ...]:
+    """(model A, model B, outcome, flags, language) of cell keys."""
+    parts = []
+    for bits in (LANGUAGE_BITS, len(FLAGS), OUTCOME_BITS, MODEL_BITS):
+        parts.append((keys & np.uint64((1 << bits) - 1)).astype(np.int64))
+        keys = keys >> np.uint64(bits)
+    language, flags, outcome, b = parts
+    return keys.astype(np.int64), b, outcome, flags, language
+
+
+# ---- the judgement in memory ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Chunk:
+    """Consecutive votes, sorted by id: ``status`` per vote, ``cell`` (-1 unless passing), style counts (NaN rows for
+    battles without complete ones)."""
+
+    pk: int | None
+    ids: NDArray[np.int64]
+    status: NDArray[np.int8]
+    cell: NDArray[np.int32]
+    style: NDArray[np.float32] | None = None  # loaded only when the chunk changes (or is new)
+    dirty: bool = False
+    counted: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))  # set by Judgement.tally
+
+    @property
+    def first(self) -> int:
+        return int(self.ids[0])
+
+
+@dataclass
+class Judgement:
+    """Every vote as rules 1-3 judged it, in chunks, with the cells, reasons, languages and often-asked prompts."""
+
+    ledger: Ledger | None
+    rules: Rules
+    chunks: list[Chunk]
+    keys: NDArray[np.uint64]  # the cell keys, by cell number
+    reasons: list[str]  # status 2 + i is reasons[i]
+    languages: list[str]
+    # The prompts with more votes than ``_frequent_floor``: fingerprint -> the ids of their votes (sorted).
+    frequent: dict[str, NDArray[np.int64]]
+    seen: int  # the largest vote id judged (0: none)
+    judged_again: int = 0  # votes judged in this refresh (new, late, changed, or in their partitions)
+    _order: NDArray[np.int64] | None = field(default=None, repr=False)
+
+    # -- reading the whole --
+
+    def ids(self) -> NDArray[np.int64]:
+        return np.concatenate([c.ids for c in self.chunks]) if self.chunks else np.zeros(0, dtype=np.int64)
+
+    @property
+    def votes(self) -> int:
+        return sum(len(c.ids) for c in self.chunks)
+
+    def duplicates(self) -> NDArray[np.int64]:
+        """The ids rule 4 leaves out (sorted): of the prompts with more passing votes than the cap, those beyond it in
+        the fixed scrambled order. The ledger holds the vote ids of every prompt that can be over the cap."""
+        cap = self.rules.prompt_cap(sum(int(np.count_nonzero(c.status == PASSING)) for c in self.chunks))
+        dropped: list[int] = []
+        for fp in sorted(fp for fp, ids in self.frequent.items() if len(ids) > cap):
+            found = self.frequent[fp]
+            passing = found[self._status_of(found) == PASSING]
+            if len(passing) > cap:
+                ranked = sorted(passing.tolist(), key=prompt_sample_key)
+                dropped.extend(vote_id for rank, vote_id in enumerate(ranked, start=1) if rank > cap)
+        return np.sort(np.array(dropped, dtype=np.int64))
+
+    def tally(self) -> counting.Tally:
+        """What :func:`leaderboard.counting.tally` gives for the same votes and rules; marks each chunk's counted votes
+        (``Chunk.counted``) for :meth:`style_battles` and :meth:`fresh_votes`. Works chunk by chunk: no array of every
+        vote is made."""
+        dropped = self.duplicates()
+        n = len(self.keys)
+        count = np.zeros(n, dtype=np.int64)
+        first = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+        last = np.full(n, -1, dtype=np.int64)
+        statuses = np.zeros(2 + len(self.reasons), dtype=np.int64)
+        capped: list[NDArray[np.int64]] = []
+        for chunk in self.chunks:
+            counted = chunk.status == PASSING
+            counted[_member(chunk.ids, dropped)] = False
+            chunk.counted = counted
+            kept_cells, kept_ids = chunk.cell[counted], chunk.ids[counted]
+            count += np.bincount(kept_cells, minlength=n)
+            np.minimum.at(first, kept_cells, kept_ids)
+            np.maximum.at(last, kept_cells, kept_ids)
+            statuses += np.bincount(chunk.status, minlength=len(statuses))
+            capped.append(chunk.ids[chunk.status == CAPPED])
+        present = np.flatnonzero(count)
+        a, b, outcome, flags, language = _cell_columns(self.keys[present])
+        facts: dict[str, NDArray[Any]] = {name: (flags >> (len(FLAGS) - 1 - i)) & 1 == 1 for i, name in enumerate(FLAGS)}
+        # Languages numbered as the cells use them: only the languages of counted votes, like the SQL path.
+        used = np.unique(language)
+        renumber = np.full(len(self.languages), -1, dtype=np.int32)
+        renumber[used] = np.arange(len(used), dtype=np.int32)
+        facts["language"] = renumber[language]
+        cells = counting.Cells(model_a=a, model_b=b, outcome=outcome.astype(np.int8), facts=facts,
+                               languages=[self.languages[i] for i in used], count=count[present],
+                               first_vote=first[present], last_vote=last[present])
+        excluded = {self.reasons[code - 2]: int(n) for code, n in enumerate(statuses) if code >= 2 and n}
+        over_cap = np.concatenate(capped) if capped else np.zeros(0, dtype=np.int64)
+        if len(over_cap):
+            excluded["ip_daily_cap"] = len(over_cap)
+        if len(dropped):
+            excluded["duplicate_prompt"] = len(dropped)
+        excluded["failed_battle"] = Battle.objects.filter(status=Battle.Status.FAILED).count()
+        seen = max((int(c.ids[-1]) for c in self.chunks if len(c.ids)), default=None)
+        return counting.Tally(cells, dict(sorted(excluded.items())), np.union1d(over_cap, dropped), seen)
+
+    def _status_of(self, wanted: NDArray[np.int64]) -> NDArray[np.int8]:
+        """The status of each wanted id (-1 where the id is not judged)."""
+        out = np.full(len(wanted), -1, dtype=np.int8)
+        for chunk in self.chunks:
+            if not len(chunk.ids):
+                continue
+            at = np.minimum(np.searchsorted(chunk.ids, wanted), len(chunk.ids) - 1)
+            found = chunk.ids[at] == wanted
+            out[found] = chunk.status[at[found]]
+        return out
+
+    def _counted_among(self, wanted: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """Whether each wanted id is counted (after :meth:`tally`)."""
+        out = np.zeros(len(wanted), dtype=bool)
+        for chunk in self.chunks:
+            if not len(chunk.ids):
+                continue
+            at = np.minimum(np.searchsorted(chunk.ids, wanted), len(chunk.ids) - 1)
+            found = chunk.ids[at] == wanted
+            out[found] = chunk.counted[at[found]]
+        return out
+
+    def style_battles(self, names: dict[int, str]) -> counting.ViewBattles | None:
+        """What :func:`leaderboard.counting.style_battles` gives: the counted votes with complete style counts, in vote
+        order, read chunk by chunk into arrays allocated once (after :meth:`tally` and :meth:`fresh_votes`).
+
+        Uses the judgement up: each chunk's arrays are freed once read, so that the style-controlled view's arrays
+        (about 49 bytes a battle) grow as the ledger's (13 bytes a vote) shrink.
+        """
+        size = sum(int(np.count_nonzero(c.counted)) for c in self.chunks)
+        for chunk in self.chunks:  # only the cells and the counted marks are read from here on
+            chunk.ids, chunk.status = np.zeros(0, np.int64), np.zeros(0, np.int8)
+        model_a = np.empty(size, dtype=np.int64)
+        model_b = np.empty(size, dtype=np.int64)
+        outcome = np.empty(size, dtype=np.int8)
+        style = np.empty((size, 2 * K), dtype=np.float32)
+        a_of, b_of, outcome_of, _, _ = _cell_columns(self.keys)
+        # Each model's first row, as counting.first_appearance finds it, gathered chunk by chunk (no array of the
+        # positions of every row).
+        never = np.iinfo(np.int64).max
+        first = np.full(int(max(a_of.max(), b_of.max())) + 1 if len(self.keys) else 0, never, dtype=np.int64)
+        filled = 0
+        for chunk, chunk_style in self._styles():
+            keep = chunk.counted & ~np.isnan(chunk_style[:, 0])
+            cells = chunk.cell[keep]
+            end = filled + len(cells)
+            model_a[filled:end], model_b[filled:end], outcome[filled:end] = a_of[cells], b_of[cells], outcome_of[cells]
+            positions = np.arange(filled, end, dtype=np.int64) * 2
+            np.minimum.at(first, model_a[filled:end], positions)
+            np.minimum.at(first, model_b[filled:end], positions + 1)
+            style[filled:end] = chunk_style[keep]
+            filled = end
+            del chunk_style
+            chunk.ids, chunk.status, chunk.cell = np.zeros(0, np.int64), np.zeros(0, np.int8), np.zeros(0, np.int32)
+            chunk.counted, chunk.style = np.zeros(0, bool), None
+        self.chunks = []
+        if not filled:
+            return None
+        a, b = model_a[:filled], model_b[:filled]
+        present = np.flatnonzero(first != never)
+        order = present[np.argsort(first[present], kind="stable")]
+        index = counting._numbering(order)
+        np.take(index, a, out=a)
+        np.take(index, b, out=b)
+        battles = Battles(model_a=a, model_b=b, outcome=outcome[:filled], names=[names[int(pk)] for pk in order],
+                          style_a=style[:filled, :K], style_b=style[:filled, K:])
+        return counting.ViewBattles(battles, 0, 0, [int(pk) for pk in order])
+
+    def _styles(self) -> Iterator[tuple[Chunk, NDArray[np.float32]]]:
+        """Each chunk with its style counts; those not loaded are read one at a time, in the chunks' (vote id) order."""
+        wanted = [c.pk for c in self.chunks if c.style is None and c.pk is not None]
+        stored: Iterator[tuple[int, Any]] = iter(())
+        if wanted:
+            stored = LedgerChunk.objects.filter(pk__in=wanted).order_by("first_vote").values_list(
+                "pk", "style").iterator(chunk_size=2)
+        for chunk in self.chunks:
+            if chunk.style is not None:
+                yield chunk, chunk.style
+                continue
+            pk, data = next(stored, (None, None))
+            if pk is None or pk != chunk.pk or data is None:
+                raise ValueError(f"ledger chunk {chunk.pk} is missing")
+            yield chunk, _unpack(data)["style"]
+
+    def fresh_votes(self) -> dict[int, int]:
+        """:func:`leaderboard.counting.fresh_votes` from the counted ids (after :meth:`tally`)."""
+        result: dict[int, int] = {}
+        models = ArenaModel.objects.filter(prerelease_variants__gte=2, released_at__isnull=False)
+        for pk, released in models.values_list("pk", "released_at"):
+            ids = np.fromiter(Vote.objects.filter(Q(battle__model_a_id=pk) | Q(battle__model_b_id=pk),
+                                                  created_at__gte=released).values_list("pk", flat=True).iterator(
+                chunk_size=20_000), dtype=np.int64)
+            found = int(np.count_nonzero(self._counted_among(ids)))
+            if found:
+                result[pk] = found
+        return result
+
+    # -- judging --
+
+    def judge(self, rows: Sequence[VoteRow], styles: dict[int, NDArray[np.float32]]) -> None:
+        """Judge rules 1-3 for ``rows`` (whole partitions, in id order) and put them in the chunks; ``styles`` holds the
+        style counts of the rows not in the ledger yet, by vote id."""
+        if not rows:
+            return
+        counter: Counter[tuple[str, str]] = Counter()
+        reason_code = {reason: i + 2 for i, reason in enumerate(self.reasons)}
+        language_code = {language: i for i, language in enumerate(self.languages)}
+        ids = np.empty(len(rows), dtype=np.int64)
+        status = np.empty(len(rows), dtype=np.int8)
+        passing: list[int] = []
+        for i, row in enumerate(rows):
+            reason = exclusion_reason(row, self.rules, counter)
+            ids[i] = row.vote_id
+            if not reason:
+                status[i] = PASSING
+                passing.append(i)
+            elif reason == "ip_daily_cap":
+                status[i] = CAPPED
+            else:
+                if reason not in reason_code:
+                    reason_code[reason] = len(self.reasons) + 2
+                    self.reasons.append(reason)
+                status[i] = reason_code[reason]
+        cell = np.full(len(rows), -1, dtype=np.int32)
+        if passing:
+            chosen = [rows[i] for i in passing]
+            for row in chosen:
+                if row.language not in language_code:
+                    language_code[row.language] = len(self.languages)
+                    self.languages.append(row.language)
+            outcome = np.array([_outcome(row.outcome) for row in chosen], dtype=np.int64)
+            flags = np.zeros(len(chosen), dtype=np.int64)
+            for name in FLAGS:
+                flags = (flags << 1) | np.array([bool(FACTS[name](row, self.rules)) for row in chosen], dtype=np.int64)
+            keys = cell_keys(np.array([r.model_a for r in chosen], dtype=np.int64),
+                             np.array([r.model_b for r in chosen], dtype=np.int64), outcome, flags,
+                             np.array([language_code[r.language] for r in chosen], dtype=np.int64))
+            cell[passing] = self._cell_numbers(keys)
+        self._place(ids, status, cell, styles)
+        self.judged_again += len(rows)
+
+    def _cell_numbers(self, keys: NDArray[np.uint64]) -> NDArray[np.int32]:
+        """Cell numbers of keys; keys not seen before become new cells."""
+        if self._order is None:
+            self._order = np.argsort(self.keys, kind="stable")
+        sorted_keys = self.keys[self._order]
+        at = np.searchsorted(sorted_keys, keys)
+        found = at < len(sorted_keys)
+        found[found] = sorted_keys[at[found]] == keys[found]
+        numbers = np.empty(len(keys), dtype=np.int64)
+        numbers[found] = self._order[at[found]]
+        if not found.all():
+            new_keys, inverse = np.unique(keys[~found], return_inverse=True)
+            numbers[~found] = len(self.keys) + inverse
+            self.keys = np.concatenate([self.keys, new_keys])
+            self._order = None
+        return numbers.astype(np.int32)
+
+    def _place(self, ids: NDArray[np.int64], status: NDArray[np.int8], cell: NDArray[np.int32],
+               styles: dict[int, NDArray[np.float32]]) -> None:
+        """Write judged votes into their chunks: over the old entry if the vote is in one, else added."""
+        order = np.argsort(ids)
+        ids, status, cell = ids[order], status[order], cell[order]
+        starts = np.array([c.first for c in self.chunks], dtype=np.int64)
+        # A vote goes to the last chunk starting at or below its id (the first chunk for an id below every start).
+        home = np.maximum(np.searchsorted(starts, ids, side="right") - 1, 0) if len(starts) else np.zeros(0, dtype=int)
+        new_tail: list[int] = []
+        for c, chunk in enumerate(self.chunks):
+            mine = np.flatnonzero(home == c)
+            if c == len(self.chunks) - 1:
+                # Votes beyond the last chunk's end that do not fit in it start new chunks.
+                room = max(CHUNK_VOTES - len(chunk.ids), 0)
+                beyond = mine[ids[mine] > chunk.ids[-1]]
+                overflow = beyond[room:]
+                new_tail = overflow.tolist()
+                mine = np.setdiff1d(mine, overflow, assume_unique=True)
+            if len(mine):
+                self._merge(chunk, ids[mine], status[mine], cell[mine], styles)
+        if not self.chunks:
+            new_tail = list(range(len(ids)))
+        for start in range(0, len(new_tail), CHUNK_VOTES):
+            part = np.array(new_tail[start:start + CHUNK_VOTES], dtype=np.int64)
+            chunk = Chunk(None, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int8), np.zeros(0, dtype=np.int32),
+                          np.zeros((0, 2 * K), dtype=np.float32))
+            self._merge(chunk, ids[part], status[part], cell[part], styles)
+            self.chunks.append(chunk)
+        self.seen = max(self.seen, int(ids[-1]))
+
+    def _merge(self, chunk: Chunk, ids: NDArray[np.int64], status: NDArray[np.int8], cell: NDArray[np.int32],
+               styles: dict[int, NDArray[np.float32]]) -> None:
+        if chunk.style is None:
+            chunk.style = self._stored_style(chunk)
+        at = np.searchsorted(chunk.ids, ids)
+        present = at < len(chunk.ids)
+        present[present] = chunk.ids[at[present]] == ids[present]
+        chunk.status[at[present]] = status[present]
+        chunk.cell[at[present]] = cell[present]
+        fresh = ~present
+        if fresh.any():
+            added = ids[fresh]
+            missing = [int(pk) for pk in added if int(pk) not in styles]
+            if missing:
+                raise ValueError(f"no style counts read for votes {missing[:5]}")
+            style = np.array([styles[int(pk)] for pk in added], dtype=np.float32).reshape(len(added), 2 * K)
+            all_ids = np.concatenate([chunk.ids, added])
+            order = np.argsort(all_ids, kind="stable")
+            chunk.ids = all_ids[order]
+            chunk.status = np.concatenate([chunk.status, status[fresh]])[order]
+            chunk.cell = np.concatenate([chunk.cell, cell[fresh]])[order]
+            chunk.style = np.concatenate([chunk.style, style])[order]
+        chunk.dirty = True
+
+    def _stored_style(self, chunk: Chunk) -> NDArray[np.float32]:
+        data = None if chunk.pk is None else LedgerChunk.objects.filter(pk=chunk.pk).values_list(
+            "style", flat=True).first()
+        if data is None:
+            raise ValueError(f"ledger chunk {chunk.pk} is missing")
+        return _unpack(data)["style"].copy()
+
+    # -- storing --
+
+    def save(self) -> None:
+        """Store what changed: the ledger row and the chunks judged again (inside the refresh's transaction)."""
+        prompts = sorted(self.frequent)
+        meta = {"reasons": self.reasons, "languages": self.languages, "prompts": prompts}
+        cells = _pack({"keys": self.keys, "prompt_sizes": np.array([len(self.frequent[fp]) for fp in prompts], np.int64),
+                       "prompt_ids": np.concatenate([self.frequent[fp] for fp in prompts]) if prompts
+                       else np.zeros(0, np.int64)})
+        if self.ledger is None:
+            Ledger.objects.exclude(rules=rules_key(self.rules)).delete()
+            self.ledger = Ledger.objects.create(rules=rules_key(self.rules), seen=self.seen, votes=self.votes,
+                                                meta=meta, cells=cells)
+        else:
+            Ledger.objects.filter(pk=self.ledger.pk).update(seen=self.seen, votes=self.votes, meta=meta, cells=cells,
+                                                            updated_at=timezone.now())
+        empty = [c for c in self.chunks if not len(c.ids)]
+        LedgerChunk.objects.filter(pk__in=[c.pk for c in empty if c.pk is not None]).delete()
+        self.chunks = [c for c in self.chunks if len(c.ids)]
+        for chunk in self.chunks:
+            if not chunk.dirty:
+                continue
+            judged = _pack({"ids": chunk.ids, "status": chunk.status, "cell": chunk.cell})
+            style = _pack({"style": chunk.style if chunk.style is not None else np.zeros((0, 2 * K), np.float32)})
+            if chunk.pk is None:
+                chunk.pk = LedgerChunk.objects.create(ledger=self.ledger, first_vote=chunk.first, votes=len(chunk.ids),
+                                                      judged=judged, style=style).pk
+            else:
+                LedgerChunk.objects.filter(pk=chunk.pk).update(first_vote=chunk.first, votes=len(chunk.ids),
+                                                               judged=judged, style=style)
+            chunk.dirty = False
+
+
+def _outcome(outcome: str) -> int:
+    if outcome not in FROM_ARENA:
+        raise ValueError("a vote has an outcome the ratings engine does not know")
+    return int(FROM_ARENA[outcome])
+
+
+def _member(values: NDArray[np.int64], sorted_set: NDArray[np.int64]) -> NDArray[np.bool_]:
+    return counting._member(values, sorted_set)
+
+
+def _batches(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    size = POSTGRES_BATCH if connection.vendor == "postgresql" else BATCH
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def _frequent_floor(rules: Rules) -> int:
+    """Prompts with more votes than this are followed (rule 4 can cap only those)."""
+    return max(rules.duplicate_prompt_min_votes, 1)
+
+
+# ---- a refresh's step --------------------------------------------------------------------------------------------
+
+
+def ledger_advance(rules: Rules) -> Judgement:
+    """Bring the ledger of ``rules`` up to the votes in the database, with the style counts of their battles, and
+    store it (call inside :func:`leaderboard.counting.consistent_reads`)."""
+    ledger = Ledger.objects.filter(rules=rules_key(rules)).first()
+    judgement = _ledger_load(ledger, rules) if ledger is not None else None
+    if judgement is None or not _ledger_catch_up(judgement):
+        if ledger is not None:
+            ledger.delete()
+        changes = list(VoteChange.objects.values_list("pk", flat=True))  # the votes as they are now are read whole
+        counting.battle_styles_fill()
+        judgement = _ledger_build(rules)
+        VoteChange.objects.filter(pk__in=changes).delete()
+    judgement.save()
+    return judgement
+
+
+def _ledger_load(ledger: Ledger, rules: Rules) -> Judgement:
+    # Read into three arrays allocated once, the chunks being views of them: freed whole (see style_battles), they
+    # return their memory, where many chunk-sized arrays would leave it to the allocator.
+    total = ledger.votes
+    ids, status, cell = np.empty(total, np.int64), np.empty(total, np.int8), np.empty(total, np.int32)
+    chunks, at = [], 0
+    for pk, data in ledger.chunks.order_by("first_vote").values_list("pk", "judged").iterator(chunk_size=4):
+        arrays = _unpack(data)
+        end = at + len(arrays["ids"])
+        if end > total:
+            raise ValueError("the ledger's chunks hold more votes than the ledger")
+        ids[at:end], status[at:end], cell[at:end] = arrays["ids"], arrays["status"], arrays["cell"]
+        chunks.append(Chunk(pk, ids[at:end], status[at:end], cell[at:end]))
+        at = end
+        del arrays
+    if at != total:
+        raise ValueError("the ledger's chunks hold fewer votes than the ledger")
+    meta, stored = ledger.meta, _unpack(ledger.cells)
+    bounds = np.cumsum(stored["prompt_sizes"])[:-1]
+    frequent = dict(zip(meta["prompts"], np.split(stored["prompt_ids"], bounds), strict=True)) if meta["prompts"] else {}
+    return Judgement(ledger, rules, chunks, stored["keys"], list(meta["reasons"]), list(meta["languages"]), frequent,
+                     ledger.seen)
+
+
+def _ledger_catch_up(judgement: Judgement) -> bool:
+    """Judge the new votes, the late ones, the changed ones, and every vote of their partitions; False if the ledger
+    cannot be brought up to date (a vote it judged was deleted)."""
+    seen = judgement.seen
+    changes = list(VoteChange.objects.values_list("pk", "vote_id"))
+    affected = set(Vote.objects.filter(pk__gt=seen).values_list("pk", flat=True))
+    affected.update(vote_id for _, vote_id in changes)
+    in_database = Vote.objects.filter(pk__lte=seen).count()
+    if in_database != judgement.votes:
+        # Votes committed after a later one was read (or deleted since): compare the ids.
+        ids = judgement.ids()
+        stored = np.fromiter(Vote.objects.filter(pk__lte=seen).values_list("pk", flat=True).iterator(
+            chunk_size=50_000), dtype=np.int64)
+        stored.sort()
+        if not _member(ids, stored).all():
+            return False  # a vote judged before is gone: its partition's other votes are unknown, count anew
+        affected.update(int(pk) for pk in stored[~_member(stored, ids)])
+    if affected:
+        rows = _partition_rows(sorted(affected))
+        known = judgement._status_of(np.array([row.vote_id for row in rows], dtype=np.int64)) >= 0
+        new = [row for row, old in zip(rows, known, strict=True) if not old]
+        counting.battle_styles_fill([row.vote_id for row in new])
+        judgement.judge(rows, _styles_of(new))
+        _follow_prompts(judgement, new)
+    VoteChange.objects.filter(pk__in=[pk for pk, _ in changes]).delete()
+    return True
+
+
+def _partition_rows(vote_ids: list[int]) -> list[VoteRow]:
+    """The rows of these votes and of every vote in their (address, UTC day) partitions, in id order."""
+    rows: dict[int, VoteRow] = {}
+    for batch in _batches(vote_ids):
+        for row in vote_rows(Vote.objects.filter(pk__in=batch)):
+            rows[row.vote_id] = row
+    # By day, the addresses voting on it: one query per day and batch of addresses (by the index on the address).
+    by_day: dict[date, set[str]] = {}
+    for row in rows.values():
+        if row.ip_hash:
+            by_day.setdefault(_utc_day(row.created_at), set()).add(row.ip_hash)
+    for day, addresses in by_day.items():
+        low = datetime.combine(day, time(), UTC)
+        for batch in _batches(sorted(addresses)):
+            queryset = Vote.objects.filter(ip_hash__in=batch, created_at__gte=low, created_at__lt=low + timedelta(days=1))
+            for row in vote_rows(queryset):
+                rows[row.vote_id] = row
+    return [rows[pk] for pk in sorted(rows)]
+
+
+def _utc_day(moment: datetime) -> date:
+    return moment.astimezone(UTC).date()
+
+
+def _styles_of(rows: Iterable[VoteRow]) -> dict[int, NDArray[np.float32]]:
+    """The style counts of these votes' battles (NaN where not complete or not summed)."""
+    by_battle = {row.battle_id: row.vote_id for row in rows}
+    styles = {vote_id: np.full(2 * K, np.nan, dtype=np.float32) for vote_id in by_battle.values()}
+    columns = counting._style_columns()
+    battle_ids = list(by_battle)
+    for batch in _batches(battle_ids):
+        for battle_id, *values in BattleStyle.objects.filter(battle_id__in=batch, complete=True).values_list(
+                "battle_id", *columns):
+            styles[by_battle[battle_id]] = np.array(values, dtype=np.float32)
+    return styles
+
+
+def _follow_prompts(judgement: Judgement, rows: list[VoteRow]) -> None:
+    """Follow the prompts of these new votes that now have more votes than the floor, with their vote ids."""
+    floor = _frequent_floor(judgement.rules)
+    arriving: dict[str, list[int]] = {}
+    for row in rows:
+        if row.prompt_fingerprint:
+            arriving.setdefault(row.prompt_fingerprint, []).append(row.vote_id)
+    # A prompt has no more votes than battles: those with few battles (nearly all new prompts) are settled by the
+    # index on the battles' fingerprints alone, and only the others' votes are counted.
+    candidates = [fp for fp in arriving if fp in judgement.frequent]
+    unknown = sorted(fp for fp in arriving if fp not in judgement.frequent)
+    for batch in _batches(unknown):
+        candidates.extend(Battle.objects.filter(prompt_fingerprint__in=batch).order_by().values_list(
+            "prompt_fingerprint").annotate(n=Count("pk")).filter(n__gt=floor).values_list("prompt_fingerprint",
+                                                                                          flat=True))
+    for batch in _batches(sorted(candidates)):
+        counts = dict(Vote.objects.filter(battle__prompt_fingerprint__in=batch).order_by().values_list(
+            "battle__prompt_fingerprint").annotate(n=Count("pk")).values_list("battle__prompt_fingerprint", "n"))
+        refetch = []
+        for fp in batch:
+            n = counts.get(fp, 0)
+            if n <= floor:
+                judgement.frequent.pop(fp, None)
+                continue
+            known = judgement.frequent.get(fp)
+            ids = np.union1d(known, np.array(arriving[fp], dtype=np.int64)) if known is not None else None
+            if ids is None or len(ids) != n:
+                refetch.append(fp)  # newly followed (or out of step): read all its votes
+            else:
+                judgement.frequent[fp] = ids
+        judgement.frequent.update(_prompt_votes(refetch))
+
+
+def _prompt_votes(fingerprints: Sequence[str]) -> dict[str, NDArray[np.int64]]:
+    """The ids of the votes on these prompts (by the index on the battles' fingerprints), sorted."""
+    found: dict[str, list[int]] = {fp: [] for fp in fingerprints}
+    for batch in _batches(fingerprints):
+        for pk, fp in Vote.objects.filter(battle__prompt_fingerprint__in=batch).order_by().values_list(
+                "pk", "battle__prompt_fingerprint").iterator(chunk_size=20_000):
+            found[fp].append(pk)
+    return {fp: np.sort(np.array(ids, dtype=np.int64)) for fp, ids in found.items()}
+
+
+# ---- a ledger from scratch --------------------------------------------------------------------------------------
+
+
+def _ledger_build(rules: Rules) -> Judgement:
+    """Judge every vote in SQL (the window function of :mod:`leaderboard.counting` for the daily cap), one row per vote
+    read as numbers, then the style counts in the same order, chunk by chunk."""
+    reasons = ["too_fast", *sorted({f"not_counted:{r or 'unspecified'}" for r in
+                                    Vote.objects.filter(counts=False).order_by()
+                                    .values_list("excluded_reason", flat=True).distinct()})]
+    languages = sorted(set(Battle.objects.order_by().values_list("language", flat=True).distinct()))
+    judgement = Judgement(None, rules, [], np.zeros(0, dtype=np.uint64), reasons, languages, {}, 0)
+    ids_parts, status_parts, key_parts = [], [], []
+    for block in counting._number_blocks(*_judged_sql(rules, reasons, languages), 7):
+        ids_parts.append(block[:, 0].astype(np.int64))
+        status_parts.append(block[:, 1].astype(np.int8))
+        passing = block[:, 1] == PASSING
+        keys = np.zeros(len(block), dtype=np.uint64)
+        if passing.any():
+            p = block[passing]
+            if (p[:, 4] < 0).any():
+                raise ValueError("a vote has an outcome the ratings engine does not know")
+            keys[passing] = cell_keys(p[:, 2].astype(np.int64), p[:, 3].astype(np.int64), p[:, 4].astype(np.int64),
+                                      p[:, 5].astype(np.int64), p[:, 6].astype(np.int64))
+        key_parts.append(keys)
+        del block
+    ids = np.concatenate(ids_parts) if ids_parts else np.zeros(0, dtype=np.int64)
+    if not len(ids):
+        return judgement
+    status = np.concatenate(status_parts)
+    keys = np.concatenate(key_parts)
+    del ids_parts, status_parts, key_parts
+    order = np.argsort(ids)
+    ids, status, keys = ids[order], status[order], keys[order]
+    del order
+    passing = status == PASSING
+    cell = np.full(len(ids), -1, dtype=np.int32)
+    judgement.keys, inverse = np.unique(keys[passing], return_inverse=True)
+    cell[passing] = inverse.astype(np.int32)
+    del keys, inverse
+    judgement.seen = int(ids[-1])
+    # The style counts in vote order, cut into the chunks as they come.
+    filled, pending = 0, np.zeros((0, 1 + 2 * K), dtype=np.float64)
+    for block in counting._number_blocks(*_style_sql(), 2 + 2 * K):
+        rows = np.empty((len(block), 1 + 2 * K), dtype=np.float64)
+        rows[:, 0] = block[:, 0]
+        rows[:, 1:] = np.where(block[:, 1:2] == 1, block[:, 2:], np.nan)
+        pending = np.concatenate([pending, rows])
+        while len(pending) >= CHUNK_VOTES or (len(pending) and filled + len(pending) == len(ids)):
+            part, pending = pending[:CHUNK_VOTES], pending[CHUNK_VOTES:]
+            end = filled + len(part)
+            if not np.array_equal(part[:, 0].astype(np.int64), ids[filled:end]):
+                raise ValueError("the votes changed while the ledger was built")
+            judgement.chunks.append(Chunk(None, ids[filled:end].copy(), status[filled:end].copy(),
+                                          cell[filled:end].copy(), part[:, 1:].astype(np.float32), dirty=True))
+            filled = end
+    if filled != len(ids):
+        raise ValueError("the votes changed while the ledger was built")
+    floor = _frequent_floor(rules)
+    judgement.frequent = _prompt_votes(list(Vote.objects.exclude(battle__prompt_fingerprint="").order_by().values_list(
+        "battle__prompt_fingerprint").annotate(n=Count("pk")).filter(n__gt=floor).values_list(
+        "battle__prompt_fingerprint", flat=True)))
+    judgement.judged_again = len(ids)
+    return judgement
+
+
+def _judged_sql(rules: Rules, reasons: list[str], languages: list[str]) -> tuple[str, dict[str, Any]]:
+    """Every vote as (id, status, model A, model B, outcome, flags, language index); the last five are 0 unless
+    passing."""
+    dialect = counting._dialect()
+    table = counting._table
+    reason_case = " ".join(f"WHEN %(reason{i})s THEN {i + 2}" for i in range(len(reasons)))
+    language_case = " ".join(f"WHEN %(language{i})s THEN {i}" for i in range(len(languages)))
+    flags = " + ".join(f"(CASE WHEN {FACT_SQL[name]} THEN {1 << (len(FLAGS) - 1 - i)} ELSE 0 END)"
+                       for i, name in enumerate(FLAGS))
+    passing_condition = "v.counts AND (v.time_to_vote IS NULL OR v.time_to_vote >= %(min_seconds)s)"
+    sql = f"""WITH passing AS (
+        SELECT v.id AS id, v.battle_id AS battle_id, v.outcome AS outcome,
+               (v.ip_hash = '' OR ROW_NUMBER() OVER (
+                   PARTITION BY {dialect.address}, {dialect.utc_day} ORDER BY v.id) <= %(cap)s) AS within_cap
+        FROM {table(Vote)} v WHERE {passing_condition}
+    )
+    SELECT CAST(v.id AS DOUBLE PRECISION),
+           CAST(CASE WHEN v.counts THEN 2
+                     ELSE CASE 'not_counted:' || COALESCE(NULLIF(v.excluded_reason, ''), 'unspecified') {reason_case}
+                          END END AS DOUBLE PRECISION),
+           0.0, 0.0, 0.0, 0.0, 0.0
+    FROM {table(Vote)} v WHERE NOT ({passing_condition})
+    UNION ALL
+    SELECT CAST(p.id AS DOUBLE PRECISION), CAST(CASE WHEN p.within_cap THEN 0 ELSE 1 END AS DOUBLE PRECISION),
+           CAST(b.model_a_id AS DOUBLE PRECISION), CAST(b.model_b_id AS DOUBLE PRECISION),
+           CAST({counting._outcome_code("p.outcome")} AS DOUBLE PRECISION), CAST({flags} AS DOUBLE PRECISION),
+           CAST({f"CASE b.language {language_case} ELSE -1 END" if languages else "-1"} AS DOUBLE PRECISION)
+    FROM passing p JOIN {table(Battle)} b ON b.id = p.battle_id"""
+    params: dict[str, Any] = {"min_seconds": rules.min_vote_seconds, "cap": rules.max_votes_per_ip_per_day,
+                              "long_prompt_chars": rules.long_prompt_chars}
+    params.update({f"reason{i}": reason for i, reason in enumerate(reasons)})
+    params.update({f"language{i}": language for i, language in enumerate(languages)})
+    return sql, params
+
+
+def _style_sql() -> tuple[str, dict[str, Any]]:
+    """Every vote as (id, complete, the style counts of sides A then B), in vote order; 0 where there are none."""
+    table = counting._table
+    values = ", ".join(f"CAST(COALESCE(c.{column}, 0) AS DOUBLE PRECISION)" for column in counting._style_columns())
+    sql = f"""SELECT CAST(v.id AS DOUBLE PRECISION), CAST(CASE WHEN c.complete THEN 1 ELSE 0 END AS DOUBLE PRECISION),
+               {values}
+        FROM {table(Vote)} v LEFT JOIN {table(BattleStyle)} c ON c.battle_id = v.battle_id
+        ORDER BY v.id"""
+    return sql, {}
+
+
+def ledger_forget() -> None:
+    """Delete every ledger (the next refresh counts every vote again)."""
+    with transaction.atomic():
+        Ledger.objects.all().delete()
+
