@@ -35,7 +35,7 @@ from ratings.fragility import leaderboard_fragility
 from ratings.outcomes import FROM_ARENA
 from ratings.style import STYLE_FEATURES
 
-from . import counting, tallies
+from . import counting, ledger
 from .models import Snapshot
 from .retention import first_of_day
 from .rules import Rules, View, VoteRow, judged, views
@@ -183,7 +183,7 @@ def snapshot_refresh(*, rounds: int | None = None, seed: int | None = None, forc
     rules = Rules.from_settings()
     method, options = leaderboard_method()
     with counting.consistent_reads():
-        judgement = tallies.ledger_advance(rules)
+        judgement = ledger.ledger_advance(rules)
         tally = judgement.tally()
         if not tally.votes:
             return []

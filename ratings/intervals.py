@@ -333,6 +333,17 @@ def anchor_covariance(covariance: NDArray[np.float64], anchor: int | None) -> ND
     return np.asarray(contrast @ covariance @ contrast.T)
 
 
+def reference_covariance(covariance: NDArray[np.float64], weights: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Covariance of ``r_i - w·r``, ``w`` the weights normalised: the sandwich's counterpart of the bootstrap's
+    reference gauge (:func:`centre_on_reference`). With ``w`` the models' battle counts, a model with few battles,
+    however uncertain, adds little to any other model's interval; in the sum-to-zero gauge its variance would reach
+    every model through the mean."""
+    n = covariance.shape[0]
+    w = np.asarray(weights, dtype=np.float64)
+    contrast = np.eye(n) - np.outer(np.ones(n), w / w.sum())
+    return np.asarray(contrast @ covariance @ contrast.T)
+
+
 def normal_intervals(center: NDArray[np.float64], covariance: NDArray[np.float64], z: float = Z_95
                      ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Symmetric intervals ``center ± z·sqrt(diag(covariance))``."""

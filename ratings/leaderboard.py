@@ -27,6 +27,7 @@ from ratings.intervals import (
     normal_intervals,
     percentile_intervals,
     rank_upper_bound,
+    reference_covariance,
 )
 from ratings.lmarena import (
     MIN_PAIR_COUNT,
@@ -204,8 +205,11 @@ def compute_leaderboard(battles: Battles, *, ci: str = "bootstrap", rounds: int 
         model = _with_lmarena_sandwich(model, pairs, hessian_regularisation(kept), ridge_used)
     anchor_id = None if anchor is None else kept.names.index(anchor[0])
     ratings = _to_elo(model.strengths[None, :], anchor_id, anchor)[0]
+    played = None if reweight != "none" else (
+        np.bincount(pairs.first, pairs.counts.sum(axis=1), pairs.n_models)
+        + np.bincount(pairs.second, pairs.counts.sum(axis=1), pairs.n_models))
     lower, upper, extra_bounds, boot = _intervals(
-        model, ratings, ci, rounds, seed, anchor_id, anchor, workers or min(4, os.cpu_count() or 1), progress
+        model, ratings, ci, rounds, seed, anchor_id, anchor, workers or min(4, os.cpu_count() or 1), progress, played
     )
     notes, elo = _notes_and_elo(kept, health, ridge_used, boot, elo_k)
     metadata = Metadata(
@@ -327,8 +331,14 @@ def _to_elo(strengths: NDArray[np.float64], anchor_id: int | None, anchor: tuple
 
 
 def _intervals(model: FittedModel, ratings: NDArray[np.float64], ci: str, rounds: int, seed: int,
-               anchor_id: int | None, anchor: tuple[str, float] | None, workers: int, progress: Progress | None
+               anchor_id: int | None, anchor: tuple[str, float] | None, workers: int, progress: Progress | None,
+               played: NDArray[np.float64] | None = None
                ) -> tuple[NDArray[np.float64], NDArray[np.float64], tuple[NDArray[np.float64], ...], BootstrapResult]:
+    """Lower and upper bounds of the ratings and of the extra parameters, and the bootstrap (if any).
+
+    Sandwich intervals are for each model's rating relative to the battle-weighted mean (``played``, the models'
+    battles; :func:`ratings.intervals.reference_covariance`), as the bootstrap's are relative to its reference
+    models; None keeps the sum-to-zero gauge (LMArena's method, as arena-rank computes it)."""
     n = len(ratings)
     extras = np.asarray(model.extra_values, dtype=np.float64)
     no_bootstrap = BootstrapResult(np.zeros((0, n)))
@@ -336,7 +346,10 @@ def _intervals(model: FittedModel, ratings: NDArray[np.float64], ci: str, rounds
         return ratings.copy(), ratings.copy(), (extras, extras), no_bootstrap
     if ci == "sandwich":
         covariance = model.sandwich()
-        strength_cov = anchor_covariance(covariance[:n, :n], anchor_id) * ELO_PER_NAT**2
+        if anchor_id is None and played is not None:
+            strength_cov = reference_covariance(covariance[:n, :n], played) * ELO_PER_NAT**2
+        else:
+            strength_cov = anchor_covariance(covariance[:n, :n], anchor_id) * ELO_PER_NAT**2
         lower, upper = normal_intervals(ratings, strength_cov)
         extra_lo, extra_hi = normal_intervals(extras, covariance[n:, n:])
         return lower, upper, (extra_lo, extra_hi), no_bootstrap

@@ -13,7 +13,7 @@ import pytest
 
 from arena.models import ArenaModel, Battle, Vote, VoteChange
 from arena.services import votes_exclude, votes_reinstate
-from leaderboard import counting, tallies
+from leaderboard import counting, ledger, tallies
 from leaderboard.models import Ledger, LedgerChunk
 from leaderboard.rules import Rules
 from tests.leaderboard.test_counting import MIDNIGHT, RULES, random_arena, sql_cells
@@ -29,7 +29,7 @@ def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def assert_same_as_full_count(rules: Rules) -> tallies.Judgement:
     """Advance the ledger (loaded from the database, as a refresh does) and compare everything with the full count."""
-    judgement = tallies.ledger_advance(rules)
+    judgement = ledger.ledger_advance(rules)
     got, want = judgement.tally(), counting.tally(rules)
     assert sql_cells(got) == sql_cells(want)
     assert got.excluded == want.excluded
@@ -71,7 +71,7 @@ def test_the_ledger_counts_what_the_full_count_counts_as_votes_arrive_and_change
     assert_same_as_full_count(RULES)
 
     # Nothing new: nothing judged again.
-    assert tallies.ledger_advance(RULES).judged_again == 0
+    assert ledger.ledger_advance(RULES).judged_again == 0
 
 
 def test_a_vote_committed_late_or_deleted_is_found() -> None:
@@ -102,7 +102,7 @@ def test_new_thresholds_start_a_new_ledger_and_drop_the_old() -> None:
 
 
 def test_an_empty_database_and_a_first_vote() -> None:
-    assert tallies.ledger_advance(RULES).tally().votes == 0
+    assert ledger.ledger_advance(RULES).tally().votes == 0
     random_arena(41, n=3)
     assert_same_as_full_count(RULES)
     assert Battle.objects.filter(status=Battle.Status.FAILED).count() == 1
