@@ -205,9 +205,11 @@ def compute_leaderboard(battles: Battles, *, ci: str = "bootstrap", rounds: int 
         model = _with_lmarena_sandwich(model, pairs, hessian_regularisation(kept), ridge_used)
     anchor_id = None if anchor is None else kept.names.index(anchor[0])
     ratings = _to_elo(model.strengths[None, :], anchor_id, anchor)[0]
-    played = None if reweight != "none" else (
-        np.bincount(pairs.first, pairs.counts.sum(axis=1), pairs.n_models)
-        + np.bincount(pairs.second, pairs.counts.sum(axis=1), pairs.n_models))
+    played: NDArray[np.float64] | None = None
+    if reweight == "none":
+        per_pair = pairs.counts.sum(axis=1)
+        played = (np.bincount(pairs.first, per_pair, pairs.n_models)
+                  + np.bincount(pairs.second, per_pair, pairs.n_models)).astype(np.float64)
     lower, upper, extra_bounds, boot = _intervals(
         model, ratings, ci, rounds, seed, anchor_id, anchor, workers or min(4, os.cpu_count() or 1), progress, played
     )
