@@ -56,6 +56,7 @@ from .tallies import FLAGS, PASSING, Chunk, Judgement, K, _member, _unpack, cell
 
 BATCH = 500  # values per IN (...) list (SQLite allows 999 parameters; PostgreSQL takes POSTGRES_BATCH)
 POSTGRES_BATCH = 5000
+GROUP_CHUNKS = 8  # chunks' worth of style counts read per query when a ledger is built (about 17 MB at a time)
 VOTE_FIELDS = ("pk", "battle_id", "battle__model_a_id", "battle__model_b_id", "outcome", "counts", "excluded_reason",
                "time_to_vote", "ip_hash", "created_at", "battle__turn_count", "battle__first_prompt_chars",
                "battle__has_code", "battle__language", "battle__prompt_fingerprint", "battle__has_images")
@@ -273,21 +274,30 @@ def _ledger_build(rules: Rules) -> Judgement:
     cell[passing] = inverse.astype(np.int32)
     del keys, inverse
     judgement.seen = int(ids[-1])
-    # The style counts in vote order, cut into the chunks as they come.
-    filled, pending = 0, np.zeros((0, 1 + 2 * K), dtype=np.float64)
-    for block in counting._number_blocks(*_style_sql(), 2 + 2 * K):
-        rows = np.empty((len(block), 1 + 2 * K), dtype=np.float64)
-        rows[:, 0] = block[:, 0]
-        rows[:, 1:] = np.where(block[:, 1:2] == 1, block[:, 2:], np.nan)
-        pending = np.concatenate([pending, rows])
-        while len(pending) >= tallies.CHUNK_VOTES or (len(pending) and filled + len(pending) == len(ids)):
-            part, pending = pending[:tallies.CHUNK_VOTES], pending[tallies.CHUNK_VOTES:]
-            end = filled + len(part)
-            if not np.array_equal(part[:, 0].astype(np.int64), ids[filled:end]):
-                raise ValueError("the votes changed while the ledger was built")
-            judgement.chunks.append(Chunk(None, ids[filled:end].copy(), status[filled:end].copy(),
-                                          cell[filled:end].copy(), part[:, 1:].astype(np.float32), dirty=True))
-            filled = end
+    # The ledger's row now, so that each chunk is stored as soon as it is complete, and its style counts dropped.
+    Ledger.objects.exclude(rules=rules_key(rules)).delete()
+    judgement.ledger = Ledger.objects.create(rules=rules_key(rules), seen=0, votes=0, meta={}, cells=b"")
+    # The style counts in vote order, a few chunks' worth per query; each chunk is stored once its group is read
+    # (not during a COPY: the connection is busy with it) and its style counts dropped.
+    size = tallies.CHUNK_VOTES
+    filled = 0
+    while filled < len(ids):
+        group_end = min(filled + GROUP_CHUNKS * size, len(ids))
+        styles = [_style_rows(block) for block in counting._number_blocks(
+            *_style_sql(int(ids[filled]), int(ids[group_end - 1])), 2 + 2 * K)]
+        rows = np.concatenate(styles) if styles else np.zeros((0, 1 + 2 * K))
+        del styles
+        if not np.array_equal(rows[:, 0].astype(np.int64), ids[filled:group_end]):
+            raise ValueError("the votes changed while the ledger was built")
+        for lo in range(filled, group_end, size):
+            hi = min(lo + size, group_end)
+            chunk = Chunk(None, ids[lo:hi].copy(), status[lo:hi].copy(), cell[lo:hi].copy(),
+                          rows[lo - filled:hi - filled, 1:].astype(np.float32), dirty=True)
+            judgement.write(chunk)
+            chunk.style = None  # read again by style_battles, chunk by chunk
+            judgement.chunks.append(chunk)
+        filled = group_end
+        del rows
     if filled != len(ids):
         raise ValueError("the votes changed while the ledger was built")
     floor = frequent_floor(rules)
@@ -333,12 +343,22 @@ def _judged_sql(rules: Rules, reasons: list[str], languages: list[str]) -> tuple
     return sql, params
 
 
-def _style_sql() -> tuple[str, dict[str, Any]]:
-    """Every vote as (id, complete, the style counts of sides A then B), in vote order; 0 where there are none."""
+def _style_rows(block: NDArray[np.float64]) -> NDArray[np.float64]:
+    """(id, complete, counts...) rows as (id, counts...), NaN counts where not complete."""
+    rows = np.empty((len(block), 1 + 2 * K), dtype=np.float64)
+    rows[:, 0] = block[:, 0]
+    rows[:, 1:] = np.where(block[:, 1:2] == 1, block[:, 2:], np.nan)
+    return rows
+
+
+def _style_sql(first: int, last: int) -> tuple[str, dict[str, Any]]:
+    """The votes with ids from ``first`` to ``last`` as (id, complete, the style counts of sides A then B), in vote
+    order; 0 where there are none."""
     table = counting._table
     values = ", ".join(f"CAST(COALESCE(c.{column}, 0) AS DOUBLE PRECISION)" for column in counting._style_columns())
     sql = f"""SELECT CAST(v.id AS DOUBLE PRECISION), CAST(CASE WHEN c.complete THEN 1 ELSE 0 END AS DOUBLE PRECISION),
                {values}
         FROM {table(Vote)} v LEFT JOIN {table(BattleStyle)} c ON c.battle_id = v.battle_id
+        WHERE v.id BETWEEN %(first)s AND %(last)s
         ORDER BY v.id"""
-    return sql, {}
+    return sql, {"first": first, "last": last}

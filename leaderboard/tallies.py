@@ -419,17 +419,22 @@ class Judgement:
         LedgerChunk.objects.filter(pk__in=[c.pk for c in empty if c.pk is not None]).delete()
         self.chunks = [c for c in self.chunks if len(c.ids)]
         for chunk in self.chunks:
-            if not chunk.dirty:
-                continue
-            judged = _pack({"ids": chunk.ids, "status": chunk.status, "cell": chunk.cell})
-            style = _pack({"style": chunk.style if chunk.style is not None else np.zeros((0, 2 * K), np.float32)})
-            if chunk.pk is None:
-                chunk.pk = LedgerChunk.objects.create(ledger=self.ledger, first_vote=chunk.first, votes=len(chunk.ids),
-                                                      judged=judged, style=style).pk
-            else:
-                LedgerChunk.objects.filter(pk=chunk.pk).update(first_vote=chunk.first, votes=len(chunk.ids),
-                                                               judged=judged, style=style)
-            chunk.dirty = False
+            if chunk.dirty:
+                self.write(chunk)
+
+    def write(self, chunk: Chunk) -> None:
+        """Store one chunk of this ledger (whose row must exist)."""
+        if chunk.style is None or self.ledger is None:
+            raise ValueError("a changed ledger chunk needs its ledger's row and its style counts loaded")
+        judged = _pack({"ids": chunk.ids, "status": chunk.status, "cell": chunk.cell})
+        style = _pack({"style": chunk.style})
+        if chunk.pk is None:
+            chunk.pk = LedgerChunk.objects.create(ledger=self.ledger, first_vote=chunk.first, votes=len(chunk.ids),
+                                                  judged=judged, style=style).pk
+        else:
+            LedgerChunk.objects.filter(pk=chunk.pk).update(first_vote=chunk.first, votes=len(chunk.ids),
+                                                           judged=judged, style=style)
+        chunk.dirty = False
 
 
 def _outcome(outcome: str) -> int:
