@@ -43,7 +43,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import numpy as np
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count
 from numpy.typing import NDArray
 
@@ -362,3 +362,9 @@ def _style_sql(first: int, last: int) -> tuple[str, dict[str, Any]]:
         WHERE v.id BETWEEN %(first)s AND %(last)s
         ORDER BY v.id"""
     return sql, {"first": first, "last": last}
+
+
+def ledger_forget() -> None:
+    """Delete every ledger: the next refresh judges every vote again from a full count."""
+    with transaction.atomic():
+        Ledger.objects.all().delete()

@@ -5,6 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from leaderboard.ledger import ledger_forget
 from leaderboard.snapshots import snapshot_refresh
 from ratings.progress import ProgressBar
 
@@ -17,9 +18,15 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, help="Bootstrap seed (default ARENA_SNAPSHOT_SEED).")
         parser.add_argument("--force", action="store_true", help="Compute even if no vote arrived since the last run.")
         parser.add_argument("--no-progress", action="store_true", help="Do not draw a progress bar.")
+        parser.add_argument("--recount", action="store_true",
+                            help="Judge every vote again from a full count (the ledger is rebuilt): after votes were "
+                                 "changed without arena.models.votes_changed, e.g. by SQL. Implies --force.")
 
     def handle(self, *args: Any, rounds: int | None, seed: int | None, force: bool, no_progress: bool,
-               **options: Any) -> None:
+               recount: bool = False, **options: Any) -> None:
+        if recount:
+            ledger_forget()
+            force = True
         bar = ProgressBar(sys.stderr) if not no_progress and sys.stderr.isatty() else None
         progress = (lambda view, done, total: bar(done, total, label=f"{view[:20]:<20}")) if bar else None
         snapshots = snapshot_refresh(rounds=rounds, seed=seed, force=force, progress=progress)
