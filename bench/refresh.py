@@ -417,17 +417,18 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         migrate(env)
         filled = 0
         for size in args.sizes:
-            seconds = fill(url, filled + 1, size, args.models, args.seed)
+            # The sizes count battles in all, the new battles of earlier sizes included.
+            seconds = fill(url, filled + 1, size, args.models, args.seed) if size > filled else 0.0
+            filled = max(filled, size)
             row: dict[str, Any] = {"size": size, "fill_s": seconds, **counts(url)}
             row["refresh"] = measure(env, "refresh")  # sums the style counts of the new battles first
             row["again"] = measure(env, "refresh")  # a refresh in steady state: every battle's style summed
             if args.before is not None:
                 row["before"] = measure(env, "refresh", args.before)  # another checkout's code, same votes
-            filled = size
             if args.new_votes:
                 # New votes since the last refresh, as a live arena has them (on the latest days' addresses).
-                fill(url, size + 1, size + args.new_votes, args.models, args.seed, bulk=False)
-                filled = size + args.new_votes
+                fill(url, filled + 1, filled + args.new_votes, args.models, args.seed, bulk=False)
+                filled += args.new_votes
                 row["new"] = measure(env, "refresh")
             if size == args.sizes[0] and not args.no_baseline:
                 row["baseline"] = measure(env, "baseline")

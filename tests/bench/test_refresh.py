@@ -26,10 +26,11 @@ def test_the_refresh_benchmark_runs_at_a_tiny_size_and_drops_its_database(capsys
         service_missing(f"the refresh benchmark needs PostgreSQL on 127.0.0.1 ({exc})")
     database = f"arena_refresh_bench_test_{os.getpid()}"
     refresh.main(["--sizes", "600", "1200", "--models", "8", "--rounds", "5", "--database", database,
-                  "--postgres", ADMIN])
+                  "--postgres", ADMIN, "--new-votes", "50", "--before", str(refresh.ROOT)])
     out = capsys.readouterr().out
     assert "| votes (battles, answers) |" in out and "| of which engine fits |" in out
     assert ", first refresh |" in out and ", next refresh |" in out and ", old Python path |" in out
+    assert ", after 50 new battles |" in out and f", code of {refresh.ROOT} |" in out
     assert "ratio old / next refresh" in out and "style_control" in out
     with psycopg.connect(ADMIN) as conn:
         assert conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone() is None
