@@ -62,6 +62,18 @@ def _dialect() -> Dialect:
     raise NotImplementedError(f"the leaderboard counts votes on PostgreSQL or SQLite, not {connection.vendor}")
 
 
+#: Rules 1 and 2 over the vote table aliased ``v``: the vote counts and was not cast too fast.
+PASSING_SQL = "v.counts AND (v.time_to_vote IS NULL OR v.time_to_vote >= %(min_seconds)s)"
+
+
+def within_cap_sql() -> str:
+    """Rule 3 for a vote ``v`` that passed rules 1 and 2: no address, or within the first ``%(cap)s`` of its address's
+    passing votes that UTC day, by vote id (a window over the passing votes)."""
+    dialect = _dialect()
+    return (f"(v.ip_hash = '' OR ROW_NUMBER() OVER (PARTITION BY {dialect.address}, {dialect.utc_day} ORDER BY v.id)"
+            " <= %(cap)s)")
+
+
 def _table(model: Any) -> str:
     return str(connection.ops.quote_name(model._meta.db_table))
 
@@ -79,15 +91,12 @@ def _passing_sql(rules: Rules, up_to: int | None) -> tuple[str, dict[str, Any]]:
     Rule 4 ranks only the votes of prompts frequent enough to be capped (``frequent``: a hash
     aggregate), never every vote, in the fixed scrambled order of :func:`leaderboard.rules.prompt_sample_key`.
     """
-    dialect = _dialect()
     bound = "AND v.id <= %(up_to)s" if up_to is not None else ""
     sql = f"""passing AS (
         SELECT v.id AS id, v.battle_id AS battle_id, v.outcome AS outcome, b.prompt_fingerprint AS fingerprint,
-               v.created_at AS created_at,
-               (v.ip_hash = '' OR ROW_NUMBER() OVER (
-                   PARTITION BY {dialect.address}, {dialect.utc_day} ORDER BY v.id) <= %(cap)s) AS within_cap
+               v.created_at AS created_at, {within_cap_sql()} AS within_cap
         FROM {_table(Vote)} v JOIN {_table(Battle)} b ON b.id = v.battle_id
-        WHERE v.counts AND (v.time_to_vote IS NULL OR v.time_to_vote >= %(min_seconds)s) {bound}
+        WHERE {PASSING_SQL} {bound}
     ),
     capped_total AS (SELECT COUNT(*) AS total FROM passing WHERE within_cap),
     frequent AS (
@@ -118,7 +127,7 @@ def _tally_sql(rules: Rules, up_to: int | None) -> tuple[str, dict[str, Any]]:
                        ELSE 'too_fast' END,
                0, 0, 0, {no_facts}, COUNT(*), 0, 0
         FROM {_table(Vote)} v
-        WHERE NOT (v.counts AND (v.time_to_vote IS NULL OR v.time_to_vote >= %(min_seconds)s)) {bound}
+        WHERE NOT ({PASSING_SQL}) {bound}
         GROUP BY 1, 2
         UNION ALL
         SELECT 2, '', 0, 0, 0, {no_facts}, 1, id, id FROM passing WHERE NOT within_cap
@@ -371,7 +380,7 @@ def _style_sql(rules: Rules, up_to: int | None) -> tuple[str, dict[str, Any]]:
     sql = f"""SELECT {numbers}
         FROM {_table(Vote)} v JOIN {_table(Battle)} b ON b.id = v.battle_id
         JOIN {_table(BattleStyle)} c ON c.battle_id = v.battle_id
-        WHERE v.counts AND (v.time_to_vote IS NULL OR v.time_to_vote >= %(min_seconds)s) AND c.complete {bound}
+        WHERE {PASSING_SQL} AND c.complete {bound}
         ORDER BY v.id"""
     return sql, {"min_seconds": rules.min_vote_seconds, "up_to": up_to}
 
@@ -407,11 +416,19 @@ def style_battles(rules: Rules, tally: Tally, names: dict[int, str], *, up_to: i
     a, b = model_a[:filled], model_b[:filled]
     # The rows come in vote order, so each row's position stands for its vote id.
     order = first_appearance(a, b, np.arange(filled, dtype=np.int64))
+    return style_view(a, b, outcome[:filled], style[:filled], order, names)
+
+
+def style_view(model_a: NDArray[np.int64], model_b: NDArray[np.int64], outcome: NDArray[np.int8],
+               style: NDArray[np.float32], order: NDArray[np.int64], names: dict[int, str]) -> ViewBattles:
+    """The style-controlled view's battles from rows in vote order (database model ids, the style counts of sides A
+    then B) and the models' order of first appearance; the model columns are renumbered in place."""
+    k = len(STYLE_FEATURES)
     index = _numbering(order)
-    np.take(index, a, out=a)  # database ids to engine ids, in place: no second copy of a column per battle
-    np.take(index, b, out=b)
-    battles = Battles(model_a=a, model_b=b, outcome=outcome[:filled], names=[names[int(pk)] for pk in order],
-                      style_a=style[:filled, :k], style_b=style[:filled, k:])
+    np.take(index, model_a, out=model_a)  # database ids to engine ids, in place: no second copy of a column per battle
+    np.take(index, model_b, out=model_b)
+    battles = Battles(model_a=model_a, model_b=model_b, outcome=outcome, names=[names[int(pk)] for pk in order],
+                      style_a=style[:, :k], style_b=style[:, k:])
     return ViewBattles(battles, 0, 0, [int(pk) for pk in order])
 
 

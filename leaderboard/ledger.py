@@ -311,17 +311,14 @@ def _ledger_build(rules: Rules) -> Judgement:
 def _judged_sql(rules: Rules, reasons: list[str], languages: list[str]) -> tuple[str, dict[str, Any]]:
     """Every vote as (id, status, model A, model B, outcome, flags, language index); the last five are 0 unless
     passing."""
-    dialect = counting._dialect()
     table = counting._table
     reason_case = " ".join(f"WHEN %(reason{i})s THEN {i + 2}" for i in range(len(reasons)))
     language_case = " ".join(f"WHEN %(language{i})s THEN {i}" for i in range(len(languages)))
     flags = " + ".join(f"(CASE WHEN {FACT_SQL[name]} THEN {1 << (len(FLAGS) - 1 - i)} ELSE 0 END)"
                        for i, name in enumerate(FLAGS))
-    passing_condition = "v.counts AND (v.time_to_vote IS NULL OR v.time_to_vote >= %(min_seconds)s)"
+    passing_condition = counting.PASSING_SQL
     sql = f"""WITH passing AS (
-        SELECT v.id AS id, v.battle_id AS battle_id, v.outcome AS outcome,
-               (v.ip_hash = '' OR ROW_NUMBER() OVER (
-                   PARTITION BY {dialect.address}, {dialect.utc_day} ORDER BY v.id) <= %(cap)s) AS within_cap
+        SELECT v.id AS id, v.battle_id AS battle_id, v.outcome AS outcome, {counting.within_cap_sql()} AS within_cap
         FROM {table(Vote)} v WHERE {passing_condition}
     )
     SELECT CAST(v.id AS DOUBLE PRECISION),

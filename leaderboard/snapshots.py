@@ -52,12 +52,7 @@ def vote_rows(*, up_to: int | None = None) -> Iterator[VoteRow]:
     queryset = Vote.objects.order_by("pk")
     if up_to is not None:
         queryset = queryset.filter(pk__lte=up_to)
-    fields = ("pk", "battle_id", "battle__model_a_id", "battle__model_b_id", "outcome", "counts", "excluded_reason",
-              "time_to_vote", "ip_hash", "created_at", "battle__turn_count", "battle__first_prompt_chars",
-              "battle__has_code", "battle__language", "battle__prompt_fingerprint",
-              "battle__has_images")
-    for values in queryset.values_list(*fields).iterator(chunk_size=5000):
-        yield VoteRow(*values)
+    yield from ledger.vote_rows(queryset)
 
 
 def snapshot_view(snapshot: Snapshot, rules: Rules) -> View:

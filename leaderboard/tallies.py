@@ -19,7 +19,6 @@ from django.utils import timezone
 from numpy.typing import NDArray
 
 from arena.models import ArenaModel, Battle, Vote
-from ratings.data import Battles
 from ratings.outcomes import FROM_ARENA
 from ratings.style import STYLE_FEATURES
 
@@ -182,24 +181,20 @@ class Judgement:
 
     def _status_of(self, wanted: NDArray[np.int64]) -> NDArray[np.int8]:
         """The status of each wanted id (-1 where the id is not judged)."""
-        out = np.full(len(wanted), -1, dtype=np.int8)
-        for chunk in self.chunks:
-            if not len(chunk.ids):
-                continue
-            at = np.minimum(np.searchsorted(chunk.ids, wanted), len(chunk.ids) - 1)
-            found = chunk.ids[at] == wanted
-            out[found] = chunk.status[at[found]]
-        return out
+        return self._lookup(wanted, "status", np.full(len(wanted), -1, dtype=np.int8))
 
     def _counted_among(self, wanted: NDArray[np.int64]) -> NDArray[np.bool_]:
         """Whether each wanted id is counted (after :meth:`tally`)."""
-        out = np.zeros(len(wanted), dtype=bool)
+        return self._lookup(wanted, "counted", np.zeros(len(wanted), dtype=bool))
+
+    def _lookup(self, wanted: NDArray[np.int64], column: str, out: NDArray[Any]) -> NDArray[Any]:
+        """``out`` with the chunks' ``column`` entry of each wanted id that is in a chunk."""
         for chunk in self.chunks:
             if not len(chunk.ids):
                 continue
             at = np.minimum(np.searchsorted(chunk.ids, wanted), len(chunk.ids) - 1)
             found = chunk.ids[at] == wanted
-            out[found] = chunk.counted[at[found]]
+            out[found] = getattr(chunk, column)[at[found]]
         return out
 
     def style_battles(self, names: dict[int, str]) -> counting.ViewBattles | None:
@@ -238,15 +233,9 @@ class Judgement:
         self.chunks = []
         if not filled:
             return None
-        a, b = model_a[:filled], model_b[:filled]
         present = np.flatnonzero(first != never)
         order = present[np.argsort(first[present], kind="stable")]
-        index = counting._numbering(order)
-        np.take(index, a, out=a)
-        np.take(index, b, out=b)
-        battles = Battles(model_a=a, model_b=b, outcome=outcome[:filled], names=[names[int(pk)] for pk in order],
-                          style_a=style[:filled, :K], style_b=style[:filled, K:])
-        return counting.ViewBattles(battles, 0, 0, [int(pk) for pk in order])
+        return counting.style_view(model_a[:filled], model_b[:filled], outcome[:filled], style[:filled], order, names)
 
     def _styles(self) -> Iterator[tuple[Chunk, NDArray[np.float32]]]:
         """Each chunk with its style counts; those not loaded are read one at a time, in the chunks' (vote id) order."""
